@@ -1,0 +1,20 @@
+"""QDL: quantum deep learning on torch.
+
+>>> import qdl
+>>> c = qdl.Circuit(2).h(0).cx(0, 1)
+>>> qdl.expval(c, ["Z0 Z1"]).tolist()
+[1.0]
+"""
+
+from qdl.circuit import Circuit, Op
+from qdl.errors import QDLError
+from qdl.gates import GATES
+from qdl.grad import DiffMethod, expval, var
+from qdl.observables import Observable
+from qdl.sim import probs, sample, state
+
+__all__ = [
+    "GATES", "Circuit", "DiffMethod", "Op", "Observable", "QDLError", "expval", "probs",
+    "sample", "state", "var",
+]
+__version__ = "0.1.0"

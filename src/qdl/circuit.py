@@ -1,0 +1,297 @@
+"""Circuits as data: a qubit count and a sequence of frozen :class:`Op` records.
+
+A :class:`Circuit` is built by appending (``c.h(0); c.cx(0, 1); c.ry(2, "theta")``) or read
+from OpenQASM; the simulator never mutates it. Gate methods take the wires first, then the
+angles, each angle a number, a parameter name or an expression of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from qdl.errors import QDLError
+from qdl.expr import Binary, Const, Expr, Func, Sym, as_expr, binary, func
+from qdl.gates import GATES, lookup
+
+
+@dataclass(frozen=True)
+class Op:
+    """One gate application.
+
+    Attributes:
+        name: canonical gate name (a key of :data:`qdl.gates.GATES`).
+        wires: the ``ctrl`` extra controls first, then the gate's own wires.
+        params: one expression per gate parameter.
+        ctrl: extra control wires from ``ctrl @`` modifiers.
+    """
+
+    name: str
+    wires: tuple[int, ...]
+    params: tuple[Expr, ...] = ()
+    ctrl: int = 0
+
+    @property
+    def base(self) -> str:
+        """Name of the gate applied on the targets once every control is satisfied."""
+        return GATES[self.name].base or self.name
+
+    @property
+    def num_controls(self) -> int:
+        """All control wires: ``ctrl`` modifiers plus the named gate's own controls."""
+        return self.ctrl + GATES[self.name].num_controls
+
+    def inverse(self) -> Op:
+        """The op undoing this one (parameters negated where the gate allows)."""
+        spec = GATES[self.name]
+        base = GATES[spec.base] if spec.base else spec
+        name, params = base.inverse(self.params)  # type: ignore[misc]
+        if spec.base and name == base.name:
+            return Op(self.name, self.wires, params, self.ctrl)
+        return Op(name, self.wires, params, self.num_controls if spec.base else self.ctrl)
+
+    def label(self) -> str:
+        """Short text of the gate for drawings, e.g. ``RX(2*theta)``."""
+        args = ", ".join(p.qasm() for p in self.params)
+        return self.base.upper() + (f"({args})" if args else "")
+
+    def __repr__(self) -> str:
+        mods = f"ctrl({self.ctrl}) @ " if self.ctrl else ""
+        args = "(" + ", ".join(p.qasm() for p in self.params) + ")" if self.params else ""
+        return f"{mods}{self.name}{args} {', '.join(f'q[{w}]' for w in self.wires)}"
+
+
+class Circuit:
+    """A quantum circuit on ``n_qubits`` wires; wire 0 is the most significant bit.
+
+    Gate methods are generated from the gate table: ``c.<gate>(*wires, *angles)``. They
+    return the circuit, so calls chain.
+
+    >>> c = Circuit(2).h(0).cx(0, 1).ry(1, "theta")
+    >>> c.parameters
+    ('theta',)
+    >>> c.n_qubits, len(c.ops)
+    (2, 3)
+    """
+
+    def __init__(self, n_qubits: int, ops: Iterable[Op] = (), parameters: Sequence[str] = ()):
+        if not isinstance(n_qubits, int) or isinstance(n_qubits, bool) or n_qubits < 0:
+            raise QDLError(f"n_qubits must be a non-negative int, got {n_qubits!r}")
+        self.n_qubits = n_qubits
+        self._ops: list[Op] = []
+        self._declared: list[str] = []
+        for name in parameters:
+            self.declare(name)
+        for op in ops:
+            self.append(op)
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        """The gate applications in order."""
+        return tuple(self._ops)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Free parameter names: declared ones first, then the rest in order of use."""
+        names = dict.fromkeys(self._declared)
+        for op in self._ops:
+            for p in op.params:
+                names.update(dict.fromkeys(p.symbols()))
+        return tuple(names)
+
+    def declare(self, name: str) -> Circuit:
+        """Declare a free parameter even if no gate uses it yet (QASM ``input float``)."""
+        as_expr(name)
+        if name not in self._declared:
+            self._declared.append(name)
+        return self
+
+    def append(self, op: Op) -> Circuit:
+        """Append a validated op; ``ctrl @ gphase`` becomes a phase gate on its controls."""
+        spec = lookup(op.name)
+        op = Op(spec.name, tuple(op.wires), tuple(as_expr(p) for p in op.params), op.ctrl)
+        need = spec.num_wires + op.ctrl
+        if len(op.wires) != need:
+            raise QDLError(f"gate {op.name!r} acts on {need} qubit(s), got {len(op.wires)}")
+        if len(op.params) != spec.num_params:
+            raise QDLError(
+                f"gate {op.name!r} takes {spec.num_params} parameter(s), got {len(op.params)}"
+            )
+        for w in op.wires:
+            if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w < self.n_qubits:
+                raise QDLError(
+                    f"qubit {w!r} of gate {op.name!r} is out of range for a "
+                    f"{self.n_qubits}-qubit circuit (valid: 0..{self.n_qubits - 1})"
+                )
+        if len(set(op.wires)) != len(op.wires):
+            raise QDLError(f"gate {op.name!r} uses a qubit twice: wires {op.wires}")
+        if op.name == "gphase" and op.ctrl:
+            op = Op("p", op.wires[-1:], op.params, 0) if op.ctrl == 1 else Op(
+                "p", op.wires, op.params, op.ctrl - 1
+            )
+        self._ops.append(op)
+        return self
+
+    def add(
+        self, name: str, wires: Sequence[int], params: Sequence[object] = (), ctrl: int = 0
+    ) -> Circuit:
+        """Append gate ``name`` on ``wires`` with ``params``; ``ctrl`` adds control wires.
+
+        >>> Circuit(3).add("rx", [2], ["theta"], ctrl=2).ops[0]
+        ctrl(2) @ rx(theta) q[0], q[1], q[2]
+        """
+        return self.append(Op(name, tuple(wires), tuple(params), ctrl))  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Callable[..., Circuit]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            spec = lookup(name)
+        except QDLError:
+            raise AttributeError(f"Circuit has no attribute or gate {name!r}") from None
+
+        def gate(*args: object) -> Circuit:
+            if len(args) != spec.num_wires + spec.num_params:
+                raise QDLError(
+                    f"{name}() takes {spec.num_wires} wire(s) then {spec.num_params} "
+                    f"angle(s), got {len(args)} argument(s)"
+                )
+            return self.add(name, args[: spec.num_wires], args[spec.num_wires :])  # type: ignore[arg-type]
+
+        gate.__name__ = name
+        return gate
+
+    def extend(self, other: Circuit) -> Circuit:
+        """Append every op of ``other`` (which must fit in this circuit's wires)."""
+        for name in other._declared:
+            self.declare(name)
+        for op in other.ops:
+            self.append(op)
+        return self
+
+    def inverse(self) -> Circuit:
+        """The circuit that undoes this one.
+
+        >>> Circuit(1).s(0).rx(0, "a").inverse().ops
+        (rx(-a) q[0], sdg q[0])
+        """
+        return Circuit(self.n_qubits, [op.inverse() for op in reversed(self._ops)], self._declared)
+
+    def copy(self) -> Circuit:
+        """A new circuit with the same ops."""
+        return Circuit(self.n_qubits, self._ops, self._declared)
+
+    def bind(self, values: dict[str, float]) -> Circuit:
+        """A copy with some parameters replaced by numbers.
+
+        >>> Circuit(1).rx(0, "a").bind({"a": 0.5}).ops
+        (rx(0.5) q[0],)
+        """
+        out = Circuit(self.n_qubits, parameters=[n for n in self._declared if n not in values])
+        env = {k: Const(float(v)) for k, v in values.items()}
+        for op in self._ops:
+            params = tuple(_substitute(p, env) for p in op.params)
+            out.append(Op(op.name, op.wires, params, op.ctrl))
+        return out
+
+    @classmethod
+    def from_qasm(cls, text: str) -> Circuit:
+        """Read OpenQASM 3 (or 2.0) source; see :func:`qdl.interop.qasm.from_qasm`."""
+        from qdl.interop.qasm import from_qasm
+
+        return from_qasm(text)
+
+    def to_qasm(self) -> str:
+        """OpenQASM 3 source; ``Circuit.from_qasm(c.to_qasm())`` is equivalent to ``c``."""
+        from qdl.interop.qasm import to_qasm
+
+        return to_qasm(self)
+
+    def _key(self) -> tuple:
+        return (self.n_qubits, tuple(self._ops), tuple(self.parameters))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Circuit) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __repr__(self) -> str:
+        return (
+            f"Circuit(n_qubits={self.n_qubits}, ops={len(self._ops)}, "
+            f"parameters={self.parameters})"
+        )
+
+    def __str__(self) -> str:
+        return draw(self)
+
+
+def _substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
+    """Replace symbols by expressions, refolding constants."""
+    if isinstance(expr, Sym):
+        return env.get(expr.name, expr)
+    if isinstance(expr, Func):
+        return func(expr.name, _substitute(expr.arg, env))
+    if isinstance(expr, Binary):
+        return binary(expr.op, _substitute(expr.left, env), _substitute(expr.right, env))
+    return expr
+
+
+def substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
+    """Replace the symbols named in ``env`` inside ``expr`` (used to inline gate bodies).
+
+    >>> from qdl.expr import Sym
+    >>> substitute(2 * Sym("a"), {"a": Sym("b") + 1})
+    2 * (b + 1)
+    """
+    return _substitute(expr, env)
+
+
+def draw(circuit: Circuit, max_width: int = 100) -> str:
+    """Text drawing, one line per wire; ``●`` marks controls, ``X`` a CNOT target.
+
+    >>> print(draw(Circuit(2).h(0).cx(0, 1)))
+    q0: ─H──●─
+    q1: ────X─
+    """
+    n = circuit.n_qubits
+    columns: list[dict[int, str]] = []
+    free = [0] * n
+    for op in circuit.ops:
+        cells = _cells(op)
+        if not cells:
+            continue
+        lo, hi = min(cells), max(cells)
+        col = max(free[lo : hi + 1])
+        if col == len(columns):
+            columns.append({})
+        columns[col].update({w: "│" for w in range(lo + 1, hi)} | cells)
+        for w in range(lo, hi + 1):
+            free[w] = col + 1
+    rows = [f"q{w}: ".ljust(len(f"q{n - 1}: ")) for w in range(n)]
+    for col in columns:
+        width = max(len(t) for t in col.values())
+        for w in range(n):
+            rows[w] += "─" + col.get(w, "").center(width, "─") + "─"
+    lines = rows
+    if max(map(len, lines), default=0) > max_width:
+        lines = [line[: max_width - 1] + "…" for line in lines]
+    return "\n".join(lines)
+
+
+def _cells(op: Op) -> dict[int, str]:
+    nc = op.num_controls
+    controls, targets = op.wires[:nc], op.wires[nc:]
+    cells = dict.fromkeys(controls, "●")
+    if op.base == "x" and nc:
+        cells[targets[0]] = "X"
+    elif op.base == "swap":
+        cells.update(dict.fromkeys(targets, "x"))
+    else:
+        label = op.label()
+        cells.update({t: label if i == 0 else f"{op.base.upper()}{i}" for i, t in
+                      enumerate(targets)})
+    return cells

@@ -1,0 +1,10 @@
+"""The one exception type users see for bad input."""
+
+
+class QDLError(ValueError):
+    """Malformed input to QDL: the message names the problem and, where possible, the fix.
+
+    >>> raise QDLError("unknown gate 'foo' at line 3")
+    Traceback (most recent call last):
+    qdl.errors.QDLError: unknown gate 'foo' at line 3
+    """

@@ -1,0 +1,505 @@
+"""Batched statevector simulation on torch: a few pure functions over new tensors.
+
+Shapes: a state is ``(B, 2, ..., 2)`` with one axis per wire (wire ``w`` on axis ``w + 1``,
+wire 0 the most significant bit of a flat index); ``B >= 1`` is the flattened batch. Dtype
+``complex64`` (default) or ``complex128``; gate angles use the matching real dtype.
+
+Gates are applied without ``2**n``-sized matrices: diagonal gates multiply by a phase vector,
+permutation gates (``x``, ``cx``, ``swap``, ``ccx`` ...) move indices, general gates contract
+a ``2**k × 2**k`` matrix with the target axes, controlled general gates touch only the
+control-is-one slice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from qdl.circuit import Circuit, Op
+from qdl.errors import QDLError
+from qdl.gates import GATES, Kind, controlled_diag, controlled_perm
+from qdl.observables import Observable
+
+REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+STATE_COPIES = 4  # a run keeps the state, its update and (adjoint) two more
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op compiled for the simulator.
+
+    Attributes:
+        op: the circuit op.
+        kind: how it is applied.
+        wires: wires the gate tensor spans (controls included for diagonal/permutation).
+        controls: control wires handled by slicing (general gates only).
+        perm: basis permutation over ``wires`` for permutation steps.
+    """
+
+    op: Op
+    kind: Kind
+    wires: tuple[int, ...]
+    controls: tuple[int, ...]
+    perm: tuple[int, ...] | None
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the gate's angles depend on a named parameter."""
+        return any(p.symbols() for p in self.op.params)
+
+
+@lru_cache(maxsize=256)
+def _compile(ops: tuple[Op, ...]) -> tuple[Step, ...]:
+    steps = []
+    for op in ops:
+        spec = GATES[op.name]
+        base = GATES[spec.base] if spec.base else spec
+        nc = op.num_controls
+        if base.kind is Kind.GENERAL:
+            steps.append(Step(op, base.kind, op.wires[nc:], op.wires[:nc], None))
+        else:
+            perm = controlled_perm(base.perm, nc) if base.perm else None
+            steps.append(Step(op, base.kind, op.wires, (), perm))
+    return tuple(steps)
+
+
+def compile_circuit(circuit: Circuit) -> tuple[Step, ...]:
+    """The circuit's ops as simulator steps (cached on the op sequence).
+
+    >>> [s.kind.value for s in compile_circuit(Circuit(2).h(0).cx(0, 1))]
+    ['general', 'permutation']
+    """
+    return _compile(circuit.ops)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Parameters checked and converted for one run.
+
+    Attributes:
+        env: name -> real tensor of shape ``()`` or ``(B,)``.
+        batch_shape: the broadcast batch shape users see (``()`` when unbatched).
+        dtype: complex dtype of the state.
+        device: where the run happens.
+    """
+
+    env: dict[str, torch.Tensor]
+    batch_shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+    @property
+    def batch(self) -> int:
+        """Flattened batch size ``B`` (1 when unbatched)."""
+        return math.prod(self.batch_shape)
+
+
+def bind(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> Bound:
+    """Check ``params`` against the circuit's parameters and broadcast their batch shapes.
+
+    >>> bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(3)}).batch_shape
+    (3,)
+    """
+    if dtype not in REAL:
+        raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    params = dict(params or {})
+    names = circuit.parameters
+    missing = [n for n in names if n not in params]
+    extra = [n for n in params if n not in names]
+    if missing:
+        raise QDLError(f"missing value for parameter(s) {', '.join(missing)}; the circuit's "
+                       f"parameters are {list(names)}")
+    if extra:
+        raise QDLError(f"unknown parameter(s) {', '.join(map(str, extra))}; the circuit's "
+                       f"parameters are {list(names)}")
+    real = REAL[dtype]
+    if device is None:
+        device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
+    device = torch.device(device)
+    tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
+    try:
+        batch_shape = torch.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except RuntimeError:
+        shapes = {n: tuple(t.shape) for n, t in tensors.items()}
+        raise QDLError(f"parameter batch shapes do not broadcast: {shapes}") from None
+    env = {n: t.expand(batch_shape).reshape(-1) if t.dim() else t for n, t in tensors.items()}
+    return Bound(env, tuple(batch_shape), dtype, device)
+
+
+def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(value, bool) or not isinstance(value, int | float | torch.Tensor):
+        raise QDLError(f"parameter {name!r} must be a float or a real tensor, got "
+                       f"{type(value).__name__}")
+    t = torch.as_tensor(value)
+    if t.is_complex():
+        raise QDLError(f"parameter {name!r} must be real, got a complex tensor")
+    t = t.to(device=device, dtype=real)
+    if not torch.isfinite(t.detach()).all():
+        raise QDLError(f"parameter {name!r} contains NaN or inf values")
+    return t
+
+
+def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Raise ``QDLError`` before allocating when the run cannot fit in free memory.
+
+    >>> check_memory(40, 1, torch.complex64, torch.device("cpu"))
+    Traceback (most recent call last):
+    qdl.errors.QDLError: a 40-qubit state with batch 1 in complex64 needs 32.0 TiB ...
+    """
+    item = torch.empty((), dtype=dtype).element_size()
+    state = batch * item * 2.0**n_qubits
+    need = STATE_COPIES * state
+    free = _free_bytes(device)
+    if need > free:
+        raise QDLError(
+            f"a {n_qubits}-qubit state with batch {batch} in {str(dtype).split('.')[-1]} "
+            f"needs {_size(need)} ({STATE_COPIES} states of {_size(state)}) but only "
+            f"{_size(free)} is free on {device}; reduce the qubit count or the batch size"
+        )
+
+
+def _free_bytes(device: torch.device) -> float:
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return float(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"
+
+
+def zero_state(
+    n_qubits: int, batch: int = 1, dtype: torch.dtype = torch.complex64, device: object = None
+) -> torch.Tensor:
+    """|0...0> for a batch: shape ``(batch, 2, ..., 2)``.
+
+    >>> zero_state(2).reshape(-1).tolist()
+    [(1+0j), 0j, 0j, 0j]
+    """
+    state = torch.zeros((batch,) + (2,) * n_qubits, dtype=dtype, device=device)
+    state.view(batch, -1)[:, 0] = 1
+    return state
+
+
+def angles(step: Step, bound: Bound) -> list[torch.Tensor]:
+    """The step's evaluated angles, each a real tensor of shape ``()`` or ``(B,)``."""
+    real = REAL[bound.dtype]
+    return [_value(p.evaluate(bound.env), real, bound.device) for p in step.op.params]
+
+
+def gate_tensor(
+    step: Step, bound: Bound, values: Sequence[torch.Tensor] | None = None
+) -> torch.Tensor | None:
+    """The step's diagonal ``(.., K)`` or matrix ``(.., K, K)``, batched as its angles.
+
+    Leading dimension ``B`` only when some angle is batched. ``None`` for permutations.
+    ``values`` overrides the angles (parameter shifts use it).
+    """
+    if step.kind is Kind.PERMUTATION:
+        return None
+    spec = GATES[step.op.name]
+    base = GATES[spec.base] if spec.base else spec
+    values = angles(step, bound) if values is None else list(values)
+    values = list(torch.broadcast_tensors(*values)) if values else values
+    t = base.fn(values).to(device=bound.device, dtype=bound.dtype)  # type: ignore[misc]
+    if step.kind is Kind.DIAGONAL and len(step.wires) > base.num_wires:
+        t = controlled_diag(t, len(step.wires) - base.num_wires)
+    return t
+
+
+def _value(v: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
+    return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=real, device=device)
+
+
+def apply(state: torch.Tensor, step: Step, tensor: torch.Tensor | None, adjoint: bool = False
+          ) -> torch.Tensor:
+    """Apply one step (or its inverse) to ``state`` of shape ``(B, 2, ..., 2)``."""
+    if step.kind is Kind.PERMUTATION:
+        perm = step.perm
+        if adjoint:
+            perm = tuple(sorted(range(len(perm)), key=perm.__getitem__))  # type: ignore[arg-type]
+        return _apply_perm(state, perm, step.wires)  # type: ignore[arg-type]
+    if adjoint:
+        tensor = tensor.conj() if step.kind is Kind.DIAGONAL else tensor.mT.conj()  # type: ignore[union-attr]
+    if step.kind is Kind.DIAGONAL:
+        return state * _diag_view(tensor, step.wires, state.dim())  # type: ignore[arg-type]
+    if not step.controls:
+        return _apply_matrix(state, tensor, step.wires)  # type: ignore[arg-type]
+    index = _control_index(step.controls, state.dim())
+    out = state.clone()
+    out[index] = _apply_matrix(state[index], tensor, step.wires)  # type: ignore[arg-type]
+    return out
+
+
+def _control_index(controls: Sequence[int], ndim: int) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    for c in controls:
+        index[c + 1] = slice(1, 2)
+    return tuple(index)
+
+
+def _apply_matrix(state: torch.Tensor, m: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    k = len(wires)
+    src = [w + 1 for w in wires]
+    dst = list(range(state.dim() - k, state.dim()))
+    moved = state.movedim(src, dst)
+    shape = moved.shape
+    flat = moved.reshape(shape[0], -1, 2**k)
+    mt = m.mT if m.dim() == 2 else m.mT.reshape(m.shape[0], 2**k, 2**k)
+    out = torch.matmul(flat, mt)
+    return out.reshape(shape).movedim(dst, src)
+
+
+def _diag_view(d: torch.Tensor, wires: Sequence[int], ndim: int) -> torch.Tensor:
+    """Reshape a diagonal ``(K,)`` or ``(B, K)`` to broadcast against the state."""
+    k = len(wires)
+    batch = d.shape[0] if d.dim() == 2 else 1
+    d = d.reshape((batch,) + (2,) * k)
+    order = sorted(range(k), key=lambda i: wires[i])
+    d = d.permute(0, *(i + 1 for i in order))
+    shape = [batch] + [1] * (ndim - 1)
+    for w in wires:
+        shape[w + 1] = 2
+    return d.reshape(shape)
+
+
+def _apply_perm(state: torch.Tensor, perm: Sequence[int], wires: Sequence[int]) -> torch.Tensor:
+    if len(wires) == 1:
+        return state.flip(wires[0] + 1)
+    k = len(wires)
+    src = [w + 1 for w in wires]
+    dst = list(range(state.dim() - k, state.dim()))
+    moved = state.movedim(src, dst)
+    shape = moved.shape
+    index = torch.tensor(perm, device=state.device)
+    out = moved.reshape(shape[0], -1, 2**k).index_select(-1, index)
+    return out.reshape(shape).movedim(dst, src)
+
+
+def run(
+    steps: Sequence[Step], tensors: Sequence[torch.Tensor | None], n_qubits: int, bound: Bound
+) -> torch.Tensor:
+    """Apply every step to |0...0>; returns the state ``(B, 2, ..., 2)``."""
+    check_memory(n_qubits, bound.batch, bound.dtype, bound.device)
+    state = zero_state(n_qubits, bound.batch, bound.dtype, bound.device)
+    for step, tensor in zip(steps, tensors, strict=True):
+        state = apply(state, step, tensor)
+    return state
+
+
+def final_state(circuit: Circuit, bound: Bound) -> torch.Tensor:
+    """The circuit's output state ``(B, 2, ..., 2)`` with autograd through every angle."""
+    steps = compile_circuit(circuit)
+    return run(steps, [gate_tensor(s, bound) for s in steps], circuit.n_qubits, bound)
+
+
+def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
+    """``P|ψ>`` for a Pauli word ``((wire, "X"|"Y"|"Z"), ...)`` on a batched state."""
+    flips = [w + 1 for w, p in paulis if p in "XY"]
+    out = state.flip(flips) if flips else state
+    n_y = sum(p == "Y" for _, p in paulis)
+    if any(p in "YZ" for _, p in paulis):
+        # (Zψ)[b] = (-1)^b ψ[b] and (Yψ)[b] = i·(-1)^(1-b) ψ[1-b]: after the flip both are a
+        # sign on the output bit b, with the i's collected once below.
+        signs = torch.tensor([1.0, -1.0], dtype=state.real.dtype, device=state.device)
+        for w, p in paulis:
+            if p in "YZ":
+                view = [1] * state.dim()
+                view[w + 1] = 2
+                out = out * (signs if p == "Z" else -signs).reshape(view)
+    if n_y:
+        out = out * (1j**n_y)
+    return out
+
+
+def observable_apply(state: torch.Tensor, obs: Observable,
+                     weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``O|ψ>`` (times per-batch ``weights`` of shape ``(B,)`` if given)."""
+    out = torch.zeros_like(state)
+    for term in obs.terms:
+        out = out + term.coeff * apply_pauli(state, term.paulis)
+    if weights is not None:
+        out = out * weights.reshape((-1,) + (1,) * (state.dim() - 1)).to(state.dtype)
+    return out
+
+
+def expectation(state: torch.Tensor, observables: Sequence[Observable]) -> torch.Tensor:
+    """Exact ``<ψ|O|ψ>`` for each observable: shape ``(B, len(observables))``, real dtype."""
+    flat = state.reshape(state.shape[0], -1)
+    cols = []
+    for obs in observables:
+        total = torch.zeros(state.shape[0], dtype=state.real.dtype, device=state.device)
+        for term in obs.terms:
+            if all(p == "Z" for _, p in term.paulis):
+                total = total + term.coeff * _z_expectation(state, [w for w, _ in term.paulis])
+            else:
+                other = apply_pauli(state, term.paulis).reshape(flat.shape)
+                total = total + term.coeff * (flat.conj() * other).sum(-1).real
+        cols.append(total)
+    return torch.stack(cols, -1)
+
+
+def _z_expectation(state: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    p = state.real**2 + state.imag**2
+    if not wires:
+        return p.reshape(p.shape[0], -1).sum(-1)
+    keep = [w + 1 for w in wires]
+    other = [a for a in range(1, state.dim()) if a not in keep]
+    p = p.sum(other) if other else p
+    signs = torch.tensor([1.0, -1.0], dtype=p.dtype, device=p.device)
+    for i in range(len(wires)):
+        view = [1] * p.dim()
+        view[i + 1] = 2
+        p = p * signs.reshape(view)
+    return p.reshape(p.shape[0], -1).sum(-1)
+
+
+def probabilities(state: torch.Tensor, wires: Sequence[int] | None = None) -> torch.Tensor:
+    """Basis-state probabilities ``(B, 2**len(wires))`` over ``wires`` in the order given.
+
+    >>> probabilities(zero_state(2), [1]).tolist()
+    [[1.0, 0.0]]
+    """
+    n = state.dim() - 1
+    wires = list(range(n)) if wires is None else list(wires)
+    if len(set(wires)) != len(wires) or any(not 0 <= w < n for w in wires):
+        raise QDLError(f"wires {wires} must be distinct qubits in 0..{n - 1}")
+    p = state.real**2 + state.imag**2
+    other = [a + 1 for a in range(n) if a not in wires]
+    p = p.sum(other) if other else p
+    kept = sorted(wires)
+    p = p.permute(0, *(kept.index(w) + 1 for w in wires))
+    return p.reshape(p.shape[0], -1)
+
+
+def sample_indices(
+    probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``shots`` basis indices per batch row drawn from ``probs`` ``(B, K)``: ``(B, shots)``."""
+    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+        raise QDLError(f"shots must be a positive int, got {shots!r}")
+    p = probs.detach().to(torch.float64)
+    p = p.clamp_min(0) / p.sum(-1, keepdim=True)
+    return torch.multinomial(p.cpu(), shots, replacement=True, generator=generator).to(
+        probs.device
+    )
+
+
+def bits(indices: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """Integer basis indices -> bits ``(..., n_bits)``, most significant first."""
+    shifts = torch.arange(n_bits - 1, -1, -1, device=indices.device)
+    return (indices[..., None] >> shifts) & 1
+
+
+_ROTATE = {"X": ("h",), "Y": ("sdg", "h"), "Z": ()}
+
+
+def shot_expectation(
+    state: torch.Tensor,
+    observables: Sequence[Observable],
+    shots: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Estimates of ``<O>`` from ``shots`` samples per Pauli term: ``(B, len(observables))``.
+
+    Each term is measured in its own basis (X via H, Y via S†·H), as hardware would.
+    """
+    state = state.detach()
+    cols = []
+    for obs in observables:
+        total = torch.zeros(state.shape[0], dtype=state.real.dtype, device=state.device)
+        for term in obs.terms:
+            if not term.paulis:
+                total = total + term.coeff
+                continue
+            rotated = state
+            for w, p in term.paulis:
+                for g in _ROTATE[p]:
+                    step = _compile((Op(g, (w,)),))[0]
+                    base = GATES[g].fn([]).to(state.dtype) if GATES[g].fn else None  # type: ignore[misc]
+                    rotated = apply(rotated, step, base)
+            wires = [w for w, _ in term.paulis]
+            idx = sample_indices(probabilities(rotated, wires), shots, generator)
+            parity = bits(idx, len(wires)).sum(-1) % 2
+            total = total + term.coeff * (1 - 2 * parity.to(total.dtype)).mean(-1)
+        cols.append(total)
+    return torch.stack(cols, -1)
+
+
+def state(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None = None,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The circuit's output statevector, shape ``(*batch, 2**n_qubits)``.
+
+    Differentiable by autograd with respect to every parameter tensor.
+
+    >>> state(Circuit(2).h(0).cx(0, 1)).abs().square().tolist()
+    [0.5, 0.0, 0.0, 0.5]
+    """
+    bound = bind(circuit, params, dtype, device)
+    psi = final_state(circuit, bound)
+    return psi.reshape(*bound.batch_shape, 2**circuit.n_qubits)
+
+
+def probs(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None = None,
+    wires: Sequence[int] | None = None,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Probabilities of the basis states of ``wires`` (default all): ``(*batch, 2**k)``.
+
+    >>> probs(Circuit(2).x(1), wires=[1]).tolist()
+    [0.0, 1.0]
+    """
+    bound = bind(circuit, params, dtype, device)
+    p = probabilities(final_state(circuit, bound), wires)
+    return p.reshape(*bound.batch_shape, p.shape[-1])
+
+
+def sample(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None = None,
+    shots: int = 1000,
+    wires: Sequence[int] | None = None,
+    *,
+    seed: int | None = None,
+    dtype: torch.dtype = torch.complex64,
+) -> torch.Tensor:
+    """Measured bits ``(*batch, shots, len(wires))`` (int64, wire order as given).
+
+    >>> sample(Circuit(2).x(0), shots=3, seed=1).tolist()
+    [[1, 0], [1, 0], [1, 0]]
+    """
+    bound = bind(circuit, params, dtype)
+    wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    with torch.no_grad():
+        p = probabilities(final_state(circuit, bound), wires)
+    out = bits(sample_indices(p, shots, generator), len(wires))
+    return out.reshape(*bound.batch_shape, shots, len(wires))
