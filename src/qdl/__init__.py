@@ -14,7 +14,16 @@ from qdl.observables import Observable
 from qdl.sim import probs, sample, state
 
 __all__ = [
-    "GATES", "Circuit", "DiffMethod", "Op", "Observable", "QDLError", "expval", "probs",
-    "sample", "state", "var",
+    "GATES",
+    "Circuit",
+    "DiffMethod",
+    "Observable",
+    "Op",
+    "QDLError",
+    "expval",
+    "probs",
+    "sample",
+    "state",
+    "var",
 ]
 __version__ = "0.1.0"

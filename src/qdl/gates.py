@@ -88,8 +88,8 @@ GATES: dict[str, GateSpec] = {}
 ALIASES = {"CX": "cx", "U": "u", "u3": "u", "phase": "p", "u1": "p", "cphase": "cp",
            "cu1": "cp", "toffoli": "ccx", "fredkin": "cswap"}
 STDGATES = frozenset(
-    "p x y z h s sdg t tdg sx rx ry rz cx cy cz cp crx cry crz ch swap ccx cswap cu "
-    "CX phase cphase id u1 u2 u3 U gphase".split()
+    """p x y z h s sdg t tdg sx rx ry rz cx cy cz cp crx cry crz ch swap ccx cswap cu
+    CX phase cphase id u1 u2 u3 U gphase""".split()
 )
 
 

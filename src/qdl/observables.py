@@ -48,42 +48,50 @@ class Observable:
         if not isinstance(text, str) or not text.strip():
             raise QDLError(f"observable must be a non-empty string like 'Z0' or 'X0 Y2', "
                            f"got {text!r}")
-        terms: list[PauliTerm] = []
-        sign, coeff, paulis, pos, expect_term = 1.0, None, {}, 0, True
-        while pos < len(text.rstrip()):
-            m = _TOKEN.match(text, pos)
-            if not m:
-                raise _bad(text, pos + len(text[pos:]) - len(text[pos:].lstrip()))
-            start, pos = m.start(m.lastgroup), m.end()
-            if m["op"] in ("+", "-") and not expect_term:
-                terms.append(_term(text, sign, coeff, paulis))
-                sign, coeff, paulis, expect_term = (-1.0 if m["op"] == "-" else 1.0), None, {}, True
-            elif m["op"] == "-" and expect_term and coeff is None and not paulis:
-                sign = -sign
-            elif m["num"] and coeff is None and not paulis:
-                coeff, expect_term = float(m["num"]), False
-            elif m["op"] == "*" and coeff is not None and not paulis:
-                continue
-            elif m["pauli"]:
-                wire = int(m["wire"])
-                if wire in paulis:
-                    raise QDLError(f"bad observable {text!r}: wire {wire} appears twice in one "
-                                   "term; write each wire once per Pauli word")
-                if m["pauli"] != "I":
-                    paulis[wire] = m["pauli"]
-                expect_term = False
-                paulis.setdefault(-1 - wire, "I")
-            else:
-                raise _bad(text, start)
-        if expect_term:
+        tokens = _tokenize(text)
+        terms, i = [], 0
+        while True:
+            term, i = _parse_term(text, tokens, i)
+            terms.append(term)
+            if i == len(tokens):
+                return cls(tuple(terms), text)
+            if tokens[i].lastgroup != "op" or tokens[i]["op"] == "*":
+                raise _bad(text, tokens[i].start(tokens[i].lastgroup))
+
+
+def _tokenize(text: str) -> list[re.Match]:
+    tokens, pos, end = [], 0, len(text.rstrip())
+    while pos < end:
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise _bad(text, pos + len(text[pos:]) - len(text[pos:].lstrip()))
+        tokens.append(m)
+        pos = m.end()
+    return tokens
+
+
+def _parse_term(text: str, tokens: list[re.Match], i: int) -> tuple[PauliTerm, int]:
+    """One term from ``tokens[i]`` on: signs, an optional coefficient, Pauli factors."""
+    sign, coeff, paulis = 1.0, 1.0, {}
+    while i < len(tokens) and tokens[i]["op"] in ("+", "-"):
+        sign, i = (-sign if tokens[i]["op"] == "-" else sign), i + 1
+    start = i
+    if i < len(tokens) and tokens[i]["num"]:
+        coeff, i = float(tokens[i]["num"]), i + 1
+        if i < len(tokens) and tokens[i]["op"] == "*":
+            i += 1
+    while i < len(tokens) and tokens[i]["pauli"]:
+        wire = int(tokens[i]["wire"])
+        if wire in paulis:
+            raise QDLError(f"bad observable {text!r}: wire {wire} appears twice in one term; "
+                           "write each wire once per Pauli word")
+        paulis[wire], i = tokens[i]["pauli"], i + 1
+    if i == start:
+        if i == len(tokens):
             raise QDLError(f"bad observable {text!r}: it ends where a term is expected")
-        terms.append(_term(text, sign, coeff, paulis))
-        return cls(tuple(terms), text)
-
-
-def _term(text: str, sign: float, coeff: float | None, paulis: dict[int, str]) -> PauliTerm:
-    words = tuple(sorted((w, p) for w, p in paulis.items() if w >= 0 and p != "I"))
-    return PauliTerm(sign * (1.0 if coeff is None else coeff), words)
+        raise _bad(text, tokens[i].start(tokens[i].lastgroup))
+    words = tuple(sorted((w, p) for w, p in paulis.items() if p != "I"))
+    return PauliTerm(sign * coeff, words), i
 
 
 def _bad(text: str, pos: int) -> QDLError:

@@ -1,0 +1,137 @@
+"""The ``qdl`` command.
+
+Errors are one line on stderr and exit status 2; no tracebacks for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from qdl.circuit import Circuit
+from qdl.errors import QDLError
+from qdl.grad import DiffMethod, expval
+
+DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise QDLError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qdl", description="Quantum deep learning on torch.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="expectation values (and gradients) of a QASM circuit")
+    run.add_argument("file", help="OpenQASM 3 or 2.0 file ('-' reads stdin)")
+    run.add_argument("-O", "--observable", action="append", required=True,
+                     help="Pauli sum such as 'Z0' or '0.5 X0 X1 + -1 Z2' (repeatable)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="parameter value; 'theta=0.1,0.2' gives a batch (repeatable)")
+    run.add_argument("--grad", action="store_true", help="also print d<O>/d(parameter)")
+    run.add_argument("--diff-method", default="best",
+                     choices=[m.value for m in DiffMethod], help="gradient method")
+    run.add_argument("--shots", type=int, help="estimate from this many shots per term")
+    run.add_argument("--seed", type=int, help="seed for shot sampling")
+    run.add_argument("--dtype", default="complex64", choices=list(DTYPES))
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    draw = sub.add_parser("draw", help="print a text drawing of a QASM circuit")
+    draw.add_argument("file")
+    return parser
+
+
+def _version() -> str:
+    from qdl import __version__
+
+    return f"qdl {__version__}"
+
+
+def _read_circuit(path: str) -> Circuit:
+    if path == "-":
+        return Circuit.from_qasm(sys.stdin.read())
+    file = Path(path)
+    if not file.is_file():
+        raise QDLError(f"no such file: {path}")
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QDLError(f"cannot read {path}: {exc}") from None
+    return Circuit.from_qasm(text)
+
+
+def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    params = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise QDLError(f"--param {item!r}: write NAME=VALUE, e.g. theta=0.3")
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise QDLError(f"--param {item!r}: {text!r} is not a number or comma list") from None
+        tensor = torch.tensor(values if len(values) > 1 else values[0], dtype=real)
+        params[name.strip()] = tensor.requires_grad_()
+    return params
+
+
+def _run(args: argparse.Namespace) -> None:
+    circuit = _read_circuit(args.file)
+    dtype = DTYPES[args.dtype]
+    params = _parse_params(args.param, dtype)
+    values = expval(circuit, args.observable, params, diff_method=args.diff_method,
+                    dtype=dtype, shots=args.shots, seed=args.seed)
+    result: dict[str, object] = {"observables": args.observable, "expval": values.tolist()}
+    if args.grad and params:
+        grads = {}
+        for k, obs in enumerate(args.observable):
+            g = torch.autograd.grad(values[..., k].sum(), list(params.values()),
+                                    retain_graph=True, allow_unused=True)
+            grads[obs] = {n: (x.tolist() if x is not None else 0.0)
+                          for n, x in zip(params, g, strict=True)}
+        result["grad"] = grads
+    if args.json:
+        print(json.dumps(result))
+        return
+    for k, obs in enumerate(args.observable):
+        print(f"<{obs}> = {_fmt(values[..., k].tolist())}")
+        for name, g in result.get("grad", {}).get(obs, {}).items():  # type: ignore[union-attr]
+            print(f"  d/d{name} = {_fmt(g)}")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return f"{value:.8g}"  # type: ignore[str-format]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qdl`` console script; returns the exit status.
+
+    >>> main(["draw", "no-such-file.qasm"])
+    2
+    """
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "run":
+            _run(args)
+        else:
+            print(_read_circuit(args.file))
+    except QDLError as exc:
+        print(f"qdl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qdl: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
