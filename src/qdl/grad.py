@@ -20,17 +20,21 @@ from qdl.observables import Observable, parse_observables
 from qdl.sim import (
     REAL,
     Bound,
+    PlanItem,
     Step,
     angles,
-    apply,
     bind,
     compile_circuit,
     expectation,
     final_state,
     gate_tensor,
+    item_apply,
+    item_tensor,
     observable_apply,
+    plan_for,
     run,
     shot_expectation,
+    weighted_observables,
 )
 
 
@@ -70,8 +74,9 @@ class _Plan:
     shots: int | None = None
     generator: torch.Generator | None = None
 
-    def evaluate(self, tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:
-        state = run(self.steps, tensors, self.n_qubits, self.bound)
+    def evaluate(self, tensors: Sequence[torch.Tensor | None],
+                 items: Sequence[PlanItem] | None = None) -> torch.Tensor:
+        state = run(self.steps if items is None else items, tensors, self.n_qubits, self.bound)
         if self.shots is None:
             return expectation(state, self.observables)
         return shot_expectation(state, self.observables, self.shots, self.generator)
@@ -80,8 +85,8 @@ class _Plan:
 class AdjointExpval(torch.autograd.Function):
     """``<O>`` with gradients by the adjoint method (Jones & Gacon, arXiv:2009.02823).
 
-    Inputs are the gate tensors of the trainable steps (matrices ``(.., K, K)`` or diagonals
-    ``(.., K)``). The backward sweep keeps three states, whatever the depth: ``φ`` (the
+    Inputs are the tensors of the fused plan's items (matrices ``(.., K, K)``, diagonals
+    ``(.., K)``, or ``None``). The backward sweep keeps three states, whatever the depth: ``φ`` (the
     state, un-computed gate by gate), ``λ = Σ_o g_o O_o |ψ>`` (the loss-weighted bra,
     carried back the same way) and one temporary. For a gate ``U`` on the way, the
     gradient of ``L = Σ_o g_o <O_o>`` with respect to its entries is
@@ -90,32 +95,31 @@ class AdjointExpval(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan: _Plan, trainable: tuple[int, ...], *inputs: torch.Tensor):  # type: ignore[override]
-        tensors = [None if s.kind is Kind.PERMUTATION else gate_tensor(s, plan.bound)
-                   for s in plan.steps]
-        for i, t in zip(trainable, inputs, strict=True):
-            tensors[i] = t.detach()
-        state = run(plan.steps, tensors, plan.n_qubits, plan.bound)
-        ctx.plan, ctx.trainable, ctx.tensors = plan, trainable, tensors
+    def forward(ctx, plan: _Plan, items: tuple[PlanItem, ...], *tensors: torch.Tensor | None):  # type: ignore[override]
+        tensors = tuple(None if t is None else t.detach() for t in tensors)
+        state = run(items, tensors, plan.n_qubits, plan.bound)
+        ctx.plan, ctx.items, ctx.tensors = plan, items, tensors
         ctx.save_for_backward(state)
         return expectation(state, plan.observables)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        plan, tensors = ctx.plan, ctx.tensors
+        items, tensors = ctx.items, ctx.tensors
+        wanted = [i for i, need in enumerate(ctx.needs_input_grad[2:]) if need]
+        grads: list[torch.Tensor | None] = [None] * len(items)
+        if not wanted:
+            return (None, None, *grads)
         (phi,) = ctx.saved_tensors
-        lam = sum(observable_apply(phi, o, grad_out[:, k]) for k, o in
-                  enumerate(plan.observables))
-        grads: dict[int, torch.Tensor] = {}
-        wanted, first = set(ctx.trainable), min(ctx.trainable)
-        for i in range(len(plan.steps) - 1, first - 1, -1):
-            step, t = plan.steps[i], tensors[i]
-            phi = apply(phi, step, t, adjoint=True)
+        lam = weighted_observables(phi, ctx.plan.observables, grad_out)
+        for i in range(len(items) - 1, wanted[0] - 1, -1):
+            item, t = items[i], tensors[i]
+            phi = item_apply(phi, item, t, adjoint=True)
             if i in wanted:
-                grads[i] = _tensor_grad(lam, phi, step, t)
-            if i > first:
-                lam = apply(lam, step, t, adjoint=True)
-        return (None, None, *(grads[i] for i in ctx.trainable))
+                grads[i] = (_tensor_grad(lam, phi, item, t) if isinstance(item, Step)
+                            else item.grad(lam, phi, t))
+            if i > wanted[0]:
+                lam = item_apply(lam, item, t, adjoint=True)
+        return (None, None, *grads)
 
 
 def _tensor_grad(lam: torch.Tensor, phi: torch.Tensor, step: Step, t: torch.Tensor
@@ -192,16 +196,14 @@ def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
 
 
 def _backprop(plan: _Plan, circuit: Circuit) -> torch.Tensor:
-    return expectation(final_state(circuit, plan.bound), plan.observables)
+    items = plan_for(circuit)
+    return plan.evaluate([item_tensor(item, plan.bound) for item in items], items)
 
 
 def _adjoint(plan: _Plan, circuit: Circuit) -> torch.Tensor:
-    trainable = tuple(i for i, s in enumerate(plan.steps) if s.trainable)
-    tensors = [gate_tensor(plan.steps[i], plan.bound) for i in trainable]
-    if not any(t.requires_grad for t in tensors):  # type: ignore[union-attr]
-        with torch.no_grad():
-            return plan.evaluate([gate_tensor(s, plan.bound) for s in plan.steps])
-    return AdjointExpval.apply(plan, trainable, *tensors)
+    items = plan_for(circuit)
+    tensors = [item_tensor(item, plan.bound) for item in items]
+    return AdjointExpval.apply(plan, items, *tensors)
 
 
 def _shift(rule: Callable) -> Callable[[_Plan, Circuit], torch.Tensor]:

@@ -23,7 +23,7 @@ import torch
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES, Kind, controlled_diag, controlled_perm
-from qdl.observables import Observable
+from qdl.observables import Observable, PauliTerm
 
 REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 STATE_COPIES = 4  # a run keeps the state, its update and (adjoint) two more
@@ -295,21 +295,189 @@ def _apply_perm(state: torch.Tensor, perm: Sequence[int], wires: Sequence[int]) 
     return out.reshape(shape).movedim(dst, src)
 
 
+FUSE_WIDTH = 4  # wires per fused single-qubit block: a 16 x 16 matrix applied as a GEMM
+
+
+@dataclass(frozen=True)
+class Block:
+    """Single-qubit gates on the contiguous wires ``lo .. lo+width-1`` fused into one matrix.
+
+    ``per_wire[i]`` lists the steps on wire ``lo + i`` in the order they act; the block's
+    tensor is the Kronecker product of their per-wire products, ``(.., K, K)`` with
+    ``K = 2**width`` (wire ``lo`` most significant). Applied as one GEMM on the state viewed
+    as ``(B, 2**lo, K, rest)``: one pass over memory instead of one per gate.
+    """
+
+    lo: int
+    per_wire: tuple[tuple[Step, ...], ...]
+
+    @property
+    def wires(self) -> tuple[int, ...]:
+        return tuple(range(self.lo, self.lo + len(self.per_wire)))
+
+    def tensor(self, bound: Bound) -> torch.Tensor:
+        """The fused ``(K, K)`` or ``(B, K, K)`` matrix, differentiable in every angle."""
+        out = None
+        for steps in self.per_wire:
+            m = _wire_product(steps, bound)
+            out = m if out is None else _kron(out, m)
+        return out  # type: ignore[return-value]
+
+    def apply(self, state: torch.Tensor, m: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
+        if adjoint:
+            m = m.mT.conj()
+        view = _block_view(state, self.lo, len(self.per_wire))
+        if m.dim() == 3:
+            out = torch.matmul(m[:, None], view)
+        elif view.shape[-1] == 1:
+            out = torch.matmul(view.squeeze(-1), m.mT).unsqueeze(-1)
+        else:
+            out = torch.matmul(m, view)
+        return out.reshape(state.shape)
+
+    def grad(self, lam: torch.Tensor, phi: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """``dL/dM = 2 Σ λ_i conj(φ_j)`` over the other wires, shaped like ``m``."""
+        k = len(self.per_wire)
+        g = 2 * torch.einsum("bxir,bxjr->bij", _block_view(lam, self.lo, k),
+                             _block_view(phi, self.lo, k).conj())
+        return g if m.dim() == 3 else g.sum(0)
+
+
+@dataclass(frozen=True)
+class Perm:
+    """A run of permutation gates merged into one gather over all ``2**n`` basis states."""
+
+    steps: tuple[Step, ...]
+    n_qubits: int
+
+    def tensor(self, bound: Bound) -> torch.Tensor:
+        return _full_perm(self.steps, self.n_qubits).to(bound.device)
+
+    def apply(self, state: torch.Tensor, index: torch.Tensor, adjoint: bool = False
+              ) -> torch.Tensor:
+        if adjoint:
+            index = torch.argsort(index)
+        flat = state.reshape(state.shape[0], -1)
+        return flat.index_select(1, index).reshape(state.shape)
+
+
+@lru_cache(maxsize=64)
+def _full_perm(steps: tuple[Step, ...], n: int) -> torch.Tensor:
+    index = torch.arange(2**n).reshape((1,) + (2,) * n)
+    for step in steps:
+        index = apply(index, step, None)
+    return index.reshape(-1)
+
+
+def _wire_product(steps: Sequence[Step], bound: Bound) -> torch.Tensor:
+    m = torch.eye(2, dtype=bound.dtype, device=bound.device) if not steps else None
+    for step in steps:
+        t = gate_tensor(step, bound)
+        if step.kind is Kind.PERMUTATION:
+            t = torch.eye(2, dtype=bound.dtype, device=bound.device)[list(step.perm)]
+        elif step.kind is Kind.DIAGONAL:
+            t = torch.diag_embed(t)  # type: ignore[arg-type]
+        m = t if m is None else torch.matmul(t, m)
+    return m  # type: ignore[return-value]
+
+
+def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of (optionally batched) square matrices, ``a`` most significant."""
+    ka, kb = a.shape[-1], b.shape[-1]
+    out = a[..., :, None, :, None] * b[..., None, :, None, :]
+    return out.reshape(*out.shape[:-4], ka * kb, ka * kb)
+
+
+def _block_view(state: torch.Tensor, lo: int, width: int) -> torch.Tensor:
+    n = state.dim() - 1
+    return state.reshape(state.shape[0], 2**lo, 2**width, 2 ** (n - lo - width))
+
+
+PlanItem = Block | Perm | Step
+
+
+@lru_cache(maxsize=256)
+def fuse(steps: tuple[Step, ...], n_qubits: int, width: int = FUSE_WIDTH) -> tuple[PlanItem, ...]:
+    """Fuse a step sequence into an equivalent, shorter plan.
+
+    Single-qubit gates are collected per wire until a multi-qubit gate touches any wire, then
+    emitted as :class:`Block` s of up to ``width`` contiguous wires (collected gates on other
+    wires commute with the multi-qubit gate, so flushing them all keeps the order exact).
+    Runs of two or more multi-qubit permutation gates become one :class:`Perm`.
+    """
+    plan: list[PlanItem] = []
+    pending: dict[int, list[Step]] = {}
+    perms: list[Step] = []
+    for step in steps:
+        if len(step.wires) + len(step.controls) == 1:
+            if perms:
+                plan.extend(_flush_perms(perms, n_qubits))
+            pending.setdefault(step.wires[0], []).append(step)
+            continue
+        plan.extend(_flush_blocks(pending, width))
+        if step.kind is Kind.PERMUTATION:
+            perms.append(step)
+        else:
+            plan.extend(_flush_perms(perms, n_qubits))
+            plan.append(step)
+    plan.extend(_flush_blocks(pending, width))
+    plan.extend(_flush_perms(perms, n_qubits))
+    return tuple(plan)
+
+
+def _flush_blocks(pending: dict[int, list[Step]], width: int) -> list[PlanItem]:
+    out: list[PlanItem] = []
+    wires = sorted(pending)
+    while wires:
+        lo = wires[0]
+        span = [w for w in wires if w < lo + width]
+        hi = span[-1] + 1
+        out.append(Block(lo, tuple(tuple(pending.get(w, ())) for w in range(lo, hi))))
+        wires = wires[len(span):]
+    pending.clear()
+    return out
+
+
+def _flush_perms(perms: list[Step], n_qubits: int) -> list[PlanItem]:
+    out: list[PlanItem] = [Perm(tuple(perms), n_qubits)] if len(perms) > 1 else list(perms)
+    perms.clear()
+    return out
+
+
+def item_tensor(item: PlanItem, bound: Bound) -> torch.Tensor | None:
+    """The tensor a plan item is applied with (``None`` for a single permutation gate)."""
+    return gate_tensor(item, bound) if isinstance(item, Step) else item.tensor(bound)
+
+
+def item_apply(state: torch.Tensor, item: PlanItem, tensor: torch.Tensor | None,
+               adjoint: bool = False) -> torch.Tensor:
+    """Apply a plan item (or its inverse) to a state ``(B, 2, ..., 2)``."""
+    if isinstance(item, Step):
+        return apply(state, item, tensor, adjoint)
+    return item.apply(state, tensor, adjoint)  # type: ignore[arg-type]
+
+
+def plan_for(circuit: Circuit) -> tuple[PlanItem, ...]:
+    """The fused execution plan of a circuit (cached on its op sequence)."""
+    return fuse(compile_circuit(circuit), circuit.n_qubits)
+
+
 def run(
-    steps: Sequence[Step], tensors: Sequence[torch.Tensor | None], n_qubits: int, bound: Bound
+    items: Sequence[PlanItem], tensors: Sequence[torch.Tensor | None], n_qubits: int,
+    bound: Bound
 ) -> torch.Tensor:
-    """Apply every step to |0...0>; returns the state ``(B, 2, ..., 2)``."""
+    """Apply steps or plan items to |0...0>; returns the state ``(B, 2, ..., 2)``."""
     check_memory(n_qubits, bound.batch, bound.dtype, bound.device)
     state = zero_state(n_qubits, bound.batch, bound.dtype, bound.device)
-    for step, tensor in zip(steps, tensors, strict=True):
-        state = apply(state, step, tensor)
+    for item, tensor in zip(items, tensors, strict=True):
+        state = item_apply(state, item, tensor)
     return state
 
 
 def final_state(circuit: Circuit, bound: Bound) -> torch.Tensor:
     """The circuit's output state ``(B, 2, ..., 2)`` with autograd through every angle."""
-    steps = compile_circuit(circuit)
-    return run(steps, [gate_tensor(s, bound) for s in steps], circuit.n_qubits, bound)
+    plan = plan_for(circuit)
+    return run(plan, [item_tensor(s, bound) for s in plan], circuit.n_qubits, bound)
 
 
 def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
@@ -331,6 +499,38 @@ def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch
     return out
 
 
+ZMATRIX_MAX = 2**25  # entries; above this Z terms are reduced one by one
+
+
+def _is_z(term: PauliTerm) -> bool:
+    return all(p == "Z" for _, p in term.paulis)
+
+
+@lru_cache(maxsize=32)
+def _zmatrix(observables: tuple[Observable, ...], n: int, dtype: torch.dtype,
+             device: torch.device) -> torch.Tensor:
+    """``M[i, o] = Σ_t c_t Π_{w∈t} (−1)^{bit_w(i)}`` over the Z-only terms of observable o.
+
+    With it every Z-type expectation is one product ``p @ M`` of the probabilities, and the
+    adjoint's starting bra is ``ψ ⊙ (g @ Mᵀ)``: one pass instead of one per term.
+    """
+    index = torch.arange(2**n, device=device)
+    signs = 1 - 2 * ((index[:, None] >> torch.arange(n - 1, -1, -1, device=device)) & 1)
+    cols = []
+    for obs in observables:
+        col = torch.zeros(2**n, dtype=torch.float64, device=device)
+        for term in filter(_is_z, obs.terms):
+            wires = [w for w, _ in term.paulis]
+            col += term.coeff * signs[:, wires].prod(-1).to(torch.float64)
+        cols.append(col)
+    return torch.stack(cols, -1).to(dtype)
+
+
+def _use_zmatrix(n: int, observables: Sequence[Observable]) -> bool:
+    return 2**n * len(observables) <= ZMATRIX_MAX and any(
+        _is_z(t) for o in observables for t in o.terms)
+
+
 def observable_apply(state: torch.Tensor, obs: Observable,
                      weights: torch.Tensor | None = None) -> torch.Tensor:
     """``O|ψ>`` (times per-batch ``weights`` of shape ``(B,)`` if given)."""
@@ -342,14 +542,42 @@ def observable_apply(state: torch.Tensor, obs: Observable,
     return out
 
 
+def weighted_observables(state: torch.Tensor, observables: Sequence[Observable],
+                         weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_o weights[:, o] · O_o|ψ>`` for weights ``(B, len(observables))``."""
+    n = state.dim() - 1
+    zfast = _use_zmatrix(n, observables)
+    out = torch.zeros_like(state)
+    if zfast:
+        m = _zmatrix(tuple(observables), n, state.real.dtype, state.device)
+        diag = (weights.to(m.dtype) @ m.T).reshape(state.shape)
+        out = state * diag
+    for k, obs in enumerate(observables):
+        w = weights[:, k].reshape((-1,) + (1,) * n).to(state.dtype)
+        for term in obs.terms:
+            if not (zfast and _is_z(term)):
+                out = out + (term.coeff * w) * apply_pauli(state, term.paulis)
+    return out
+
+
 def expectation(state: torch.Tensor, observables: Sequence[Observable]) -> torch.Tensor:
     """Exact ``<ψ|O|ψ>`` for each observable: shape ``(B, len(observables))``, real dtype."""
+    n = state.dim() - 1
     flat = state.reshape(state.shape[0], -1)
+    zfast = _use_zmatrix(n, observables)
+    if zfast:
+        m = _zmatrix(tuple(observables), n, state.real.dtype, state.device)
+        out = (flat.real**2 + flat.imag**2) @ m
+    else:
+        out = torch.zeros(state.shape[0], len(observables), dtype=state.real.dtype,
+                          device=state.device)
     cols = []
-    for obs in observables:
-        total = torch.zeros(state.shape[0], dtype=state.real.dtype, device=state.device)
+    for k, obs in enumerate(observables):
+        total = out[:, k]
         for term in obs.terms:
-            if all(p == "Z" for _, p in term.paulis):
+            if zfast and _is_z(term):
+                continue
+            if _is_z(term):
                 total = total + term.coeff * _z_expectation(state, [w for w, _ in term.paulis])
             else:
                 other = apply_pauli(state, term.paulis).reshape(flat.shape)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the tests directory on ``sys.path`` (for ``helpers``), seeds, tolerances."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+DTYPES = [torch.complex64, torch.complex128]
+BATCHES = [(), (3,), (2, 3)]
+# State/expectation agreement with the dense reference, per precision.
+ATOL = {torch.complex64: 1e-4, torch.complex128: 1e-6}
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    """Every test starts from the same torch seed."""
+    torch.manual_seed(1234)
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A numpy generator seeded from the test's id, so each test is reproducible."""
+    seed = sum(ord(ch) * (i + 1) for i, ch in enumerate(request.node.nodeid)) % 2**32
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(params=DTYPES, ids=["c64", "c128"])
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    """Both supported complex precisions."""
+    return request.param
+
+
+@pytest.fixture
+def atol(dtype: torch.dtype) -> float:
+    """Tolerance matching ``dtype``."""
+    return ATOL[dtype]

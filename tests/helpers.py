@@ -1,0 +1,237 @@
+"""Dense numpy reference for the tests, written from the OpenQASM 3 ``stdgates.inc`` formulas.
+
+Nothing here calls the simulator or the gate table of qdl: matrices come from the spec
+formulas, multi-qubit operators are embedded by ``np.kron`` and an explicit qubit
+permutation (wire 0 is the most significant bit), and circuits are simulated by multiplying
+full ``2**n × 2**n`` unitaries. The only qdl objects read are a circuit's ``ops`` (``name``,
+``wires``, ``params``, ``ctrl``) and ``Expr.evaluate`` on plain floats.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+I2 = np.eye(2, dtype=complex)
+X = np.array([[0, 1], [1, 0]], dtype=complex)
+Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
+Z = np.array([[1, 0], [0, -1]], dtype=complex)
+PAULIS = {"I": I2, "X": X, "Y": Y, "Z": Z}
+
+
+def _e(x: float) -> complex:
+    return cmath.exp(1j * x)
+
+
+def expm_herm(h: np.ndarray, t: float) -> np.ndarray:
+    """``exp(-i t h)`` for a Hermitian matrix ``h`` (by eigendecomposition)."""
+    w, v = np.linalg.eigh(h)
+    return (v * np.exp(-1j * t * w)) @ v.conj().T
+
+
+def u_matrix(theta: float, phi: float, lam: float) -> np.ndarray:
+    """OpenQASM 3 ``U(θ, φ, λ)``."""
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([[c, -_e(lam) * s], [_e(phi) * s, _e(phi + lam) * c]], dtype=complex)
+
+
+def _rpp(p: np.ndarray, theta: float) -> np.ndarray:
+    """``exp(-i θ P⊗P / 2)``."""
+    return expm_herm(np.kron(p, p), theta / 2)
+
+
+_SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
+
+
+def _fixed(m: object):
+    return lambda: np.array(m, dtype=complex)
+
+
+# name -> (number of parameters, function of the parameters returning the matrix)
+BASE_GATES = {
+    "id": (0, _fixed(I2)),
+    "x": (0, _fixed(X)),
+    "y": (0, _fixed(Y)),
+    "z": (0, _fixed(Z)),
+    "h": (0, _fixed(np.array([[1, 1], [1, -1]]) / math.sqrt(2))),
+    "s": (0, _fixed(np.diag([1, 1j]))),
+    "sdg": (0, _fixed(np.diag([1, -1j]))),
+    "t": (0, _fixed(np.diag([1, _e(math.pi / 4)]))),
+    "tdg": (0, _fixed(np.diag([1, _e(-math.pi / 4)]))),
+    "sx": (0, _fixed(_SX)),
+    "sxdg": (0, _fixed(_SX.conj().T)),
+    "rx": (1, lambda t: expm_herm(X, t / 2)),
+    "ry": (1, lambda t: expm_herm(Y, t / 2)),
+    "rz": (1, lambda t: expm_herm(Z, t / 2)),
+    "p": (1, lambda lam: np.diag([1, _e(lam)])),
+    "u": (3, u_matrix),
+    "u2": (2, lambda phi, lam: u_matrix(math.pi / 2, phi, lam)),
+    "gphase": (1, lambda g: np.array([[_e(g)]])),
+    "swap": (0, _fixed(np.eye(4)[[0, 2, 1, 3]])),
+    "iswap": (0, _fixed([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]])),
+    "iswap_dg": (0, _fixed([[1, 0, 0, 0], [0, 0, -1j, 0], [0, -1j, 0, 0], [0, 0, 0, 1]])),
+    "rxx": (1, lambda t: _rpp(X, t)),
+    "ryy": (1, lambda t: _rpp(Y, t)),
+    "rzz": (1, lambda t: _rpp(Z, t)),
+}
+
+# qelib1.inc / stdgates.inc controlled gates: name -> (base gate, number of controls)
+CONTROLLED = {
+    "cx": ("x", 1), "cy": ("y", 1), "cz": ("z", 1), "ch": ("h", 1), "csx": ("sx", 1),
+    "cp": ("p", 1), "crx": ("rx", 1), "cry": ("ry", 1), "crz": ("rz", 1), "cu3": ("u", 1),
+    "cswap": ("swap", 1), "ccx": ("x", 2), "ccz": ("z", 2), "c3x": ("x", 3),
+    "c3sqrtx": ("sx", 3), "c4x": ("x", 4),
+}
+
+ALL_GATES = sorted(set(BASE_GATES) | set(CONTROLLED))
+
+
+def controlled(u: np.ndarray, controls: int) -> np.ndarray:
+    """``|0><0| ⊗ I + |1><1| ⊗ U`` applied ``controls`` times (controls are the leading wires)."""
+    p0 = np.diag([1, 0]).astype(complex)
+    p1 = np.diag([0, 1]).astype(complex)
+    for _ in range(controls):
+        u = np.kron(p0, np.eye(u.shape[0])) + np.kron(p1, u)
+    return u
+
+
+def num_params(name: str) -> int:
+    """Number of real parameters of a reference gate."""
+    base = CONTROLLED[name][0] if name in CONTROLLED else name
+    return BASE_GATES[base][0]
+
+
+def num_wires(name: str) -> int:
+    """Number of wires of a reference gate, controls included."""
+    base, k = CONTROLLED.get(name, (name, 0))
+    return int(round(math.log2(BASE_GATES[base][1](*[0.3] * BASE_GATES[base][0]).shape[0]))) + k
+
+
+def gate_matrix(name: str, params: Sequence[float] = (), ctrl: int = 0) -> np.ndarray:
+    """The gate's matrix from the spec formulas, with ``ctrl`` extra leading controls."""
+    base, k = CONTROLLED.get(name, (name, 0))
+    nparams, fn = BASE_GATES[base]
+    if len(params) != nparams:
+        raise ValueError(f"{name} takes {nparams} parameters")
+    return controlled(fn(*[float(p) for p in params]), k + ctrl)
+
+
+def _bits(index: int, n: int) -> list[int]:
+    return [(index >> (n - 1 - q)) & 1 for q in range(n)]
+
+
+def _index(bits: Sequence[int]) -> int:
+    out = 0
+    for b in bits:
+        out = 2 * out + b
+    return out
+
+
+def embed(m: np.ndarray, wires: Sequence[int], n: int) -> np.ndarray:
+    """``m`` (acting on ``wires``, first wire most significant) as an ``n``-qubit operator."""
+    wires = list(wires)
+    k = len(wires)
+    assert m.shape == (2**k, 2**k) and len(set(wires)) == k
+    rest = [q for q in range(n) if q not in wires]
+    big = np.kron(m, np.eye(2 ** (n - k)))  # qubit order: wires..., rest...
+    order = wires + rest
+    perm = np.zeros((2**n, 2**n))
+    for idx in range(2**n):
+        b = _bits(idx, n)
+        perm[_index([b[q] for q in order]), idx] = 1
+    return perm.T @ big @ perm
+
+
+def full_unitary(
+    name: str, params: Sequence[float], wires: Sequence[int], n: int, ctrl: int = 0
+) -> np.ndarray:
+    """``2**n × 2**n`` unitary of one gate (``ctrl`` extra controls first in ``wires``)."""
+    return embed(gate_matrix(name, params, ctrl), wires, n)
+
+
+def op_params(op, env: Mapping[str, float]) -> list[float]:
+    """The op's angles as floats."""
+    return [float(p.evaluate(dict(env))) for p in op.params]
+
+
+def circuit_unitary(circuit, env: Mapping[str, float] | None = None) -> np.ndarray:
+    """Dense unitary of a qdl circuit for one set of float parameter values."""
+    env = dict(env or {})
+    n = circuit.n_qubits
+    u = np.eye(2**n, dtype=complex)
+    for op in circuit.ops:
+        u = full_unitary(op.name, op_params(op, env), op.wires, n, op.ctrl) @ u
+    return u
+
+
+def circuit_state(circuit, env: Mapping[str, float] | None = None) -> np.ndarray:
+    """Output state of a circuit started in |0...0>, one parameter set."""
+    return circuit_unitary(circuit, env)[:, 0]
+
+
+def batched_envs(params: Mapping[str, object]) -> tuple[tuple[int, ...], list[dict]]:
+    """Broadcast parameter arrays; return the batch shape and one float env per element."""
+    arrays = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()
+    flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in arrays.items()}
+    size = int(np.prod(shape)) if shape else 1
+    return tuple(shape), [{k: float(a[i]) for k, a in flat.items()} for i in range(size)]
+
+
+def batched_state(circuit, params: Mapping[str, object]) -> np.ndarray:
+    """Reference states of shape ``(*batch, 2**n)``."""
+    shape, envs = batched_envs(params)
+    states = np.stack([circuit_state(circuit, e) for e in envs])
+    return states.reshape(*shape, 2**circuit.n_qubits)
+
+
+def pauli_operator(terms: Sequence[tuple[float, Mapping[int, str]]], n: int) -> np.ndarray:
+    """``Σ c · ⊗_w P_w`` from explicit ``(coeff, {wire: "X"|"Y"|"Z"})`` terms."""
+    out = np.zeros((2**n, 2**n), dtype=complex)
+    for coeff, word in terms:
+        m = np.eye(1, dtype=complex)
+        for q in range(n):
+            m = np.kron(m, PAULIS[word.get(q, "I")])
+        out += coeff * m
+    return out
+
+
+def expectation(psi: np.ndarray, op: np.ndarray) -> np.ndarray:
+    """``<ψ|O|ψ>`` over the last axis of ``psi``."""
+    return np.einsum("...i,ij,...j->...", psi.conj(), op, psi).real
+
+
+def marginal(psi: np.ndarray, wires: Sequence[int], n: int) -> np.ndarray:
+    """Probabilities of the basis states of ``wires`` (in the given order) for one state."""
+    out = np.zeros(2 ** len(wires))
+    for idx, amp in enumerate(psi):
+        b = _bits(idx, n)
+        out[_index([b[w] for w in wires])] += abs(amp) ** 2
+    return out
+
+
+def random_state(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-ish random normalized state."""
+    v = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+    return v / np.linalg.norm(v)
+
+
+def random_hermitian(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A random Hermitian matrix."""
+    a = rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim))
+    return (a + a.conj().T) / 2
+
+
+def central_diff(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Jacobian of ``f: R^k -> R^m`` (flattened) by central differences: shape ``(m, k)``."""
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for i in range(x.size):
+        dx = np.zeros_like(x).reshape(-1)
+        dx[i] = h
+        dx = dx.reshape(x.shape)
+        cols.append((np.ravel(f(x + dx)) - np.ravel(f(x - dx))) / (2 * h))
+    return np.stack(cols, -1)
