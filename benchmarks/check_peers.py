@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import NOTES, PEERS, default_inputs  # noqa: E402
+from peers import NOTES, PEERS, default_inputs
 
 I2 = np.eye(2, dtype=np.complex128)
 
@@ -116,20 +116,22 @@ def main() -> int:
         try:
             peer = make(args.n, args.L, args.B, args.dtype, x=x, w=w)
             got = peer.evaluate() if peer is not None else None
-        except Exception as exc:  # noqa: BLE001 - report and continue with the others
+        except Exception as exc:
             print(f"{name:22s} {'ERROR':>10s} {exc!r}")
             bad += 1
             continue
         if got is None:
             print(f"{name:22s} {'skipped':>10s}  ({NOTES.get(name, '')})")
             continue
-        diffs = [float(np.max(np.abs(np.asarray(g) - r))) for g, r in zip(got, ref)]
-        shapes_ok = all(np.shape(g) == r.shape for g, r in zip(got, ref))
+        diffs = [float(np.max(np.abs(np.asarray(g) - r))) for g, r in zip(got, ref, strict=True)]
+        shapes_ok = all(np.shape(g) == r.shape for g, r in zip(got, ref, strict=True))
         ok = shapes_ok and max(diffs) <= tol
         bad += not ok
         status = "ok" if ok else ("BAD SHAPE" if not shapes_ok else "MISMATCH")
-        print(f"{name:22s} {diffs[0]:10.2e} {diffs[1]:10.2e} {diffs[2]:10.2e}  {status}"
-              f"  ({NOTES.get(name, '')})")
+        print(
+            f"{name:22s} {diffs[0]:10.2e} {diffs[1]:10.2e} {diffs[2]:10.2e}  {status}"
+            f"  ({NOTES.get(name, '')})"
+        )
     return 1 if bad else 0
 
 

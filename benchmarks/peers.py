@@ -168,9 +168,7 @@ def make_pennylane_default(
     x, w = _inputs(n, L, B, x, w)
     real = torch.float32 if _cdtype_name(dtype) == "complex64" else torch.float64
     dev = qml.device("default.qubit", wires=n)
-    qnode = qml.QNode(
-        _pennylane_body(qml, n, L), dev, interface="torch", diff_method="backprop"
-    )
+    qnode = qml.QNode(_pennylane_body(qml, n, L), dev, interface="torch", diff_method="backprop")
 
     def forward(xt: Any, wt: Any) -> Any:
         return torch.stack(qnode(xt, wt), dim=-1)
@@ -203,11 +201,9 @@ def make_pennylane_lightning(
     real = torch.float32 if cname == "complex64" else torch.float64
     try:
         dev = qml.device("lightning.qubit", wires=n, c_dtype=getattr(np, cname))
-    except Exception as exc:  # noqa: BLE001 - plugin missing or broken
+    except Exception as exc:
         return _skip(peer, f"lightning.qubit unavailable: {exc}")
-    qnode = qml.QNode(
-        _pennylane_body(qml, n, L), dev, interface="torch", diff_method="adjoint"
-    )
+    qnode = qml.QNode(_pennylane_body(qml, n, L), dev, interface="torch", diff_method="adjoint")
 
     def forward(xt: Any, wt: Any) -> Any:
         return torch.stack(qnode(xt, wt), dim=-1)
@@ -230,6 +226,8 @@ def _load_torchquantum() -> tuple[Any, Any]:
     these still import ``torchquantum.util`` (qiskit, qiskit_aer, qiskit_ibm_runtime,
     torchpack, opt_einsum), which setup_peers.sh installs for real. No stubs.
     """
+    import warnings
+
     if "torchquantum.functional" not in sys.modules:
         spec = importlib.util.find_spec("torchquantum")
         if spec is None or not spec.submodule_search_locations:
@@ -240,8 +238,10 @@ def _load_torchquantum() -> tuple[Any, Any]:
             pkg.__file__ = spec.origin
             pkg.__spec__ = spec
             sys.modules["torchquantum"] = pkg
-    tqf = importlib.import_module("torchquantum.functional")
-    device = importlib.import_module("torchquantum.device")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # qiskit_ibm_runtime: "pkg_resources is deprecated"
+        tqf = importlib.import_module("torchquantum.functional")
+        device = importlib.import_module("torchquantum.device")
     return tqf, device.QuantumDevice
 
 
@@ -265,7 +265,7 @@ def make_torchquantum(
         import torch
 
         tqf, QuantumDevice = _load_torchquantum()
-    except Exception as exc:  # noqa: BLE001 - any import-time failure means "skip"
+    except Exception as exc:
         return _skip(peer, f"torchquantum not importable: {exc!r}")
     x, w = _inputs(n, L, B, x, w)
     qdev = QuantumDevice(n_wires=n, bsz=B)
@@ -320,8 +320,9 @@ def make_pyqtorch(
         warnings.simplefilter("ignore", UserWarning)  # "complex modules" notice from torch
         circuit = pyq.QuantumCircuit(n, ops).to(cdtype)
     state0 = pyq.zero_state(n, batch_size=B, dtype=cdtype)
-    names = [(f"w{layer}_{i}_{k}", layer, i, k) for layer in range(L) for i in range(n)
-             for k in range(2)]
+    names = [
+        (f"w{layer}_{i}_{k}", layer, i, k) for layer in range(L) for i in range(n) for k in range(2)
+    ]
 
     def forward(xt: Any, wt: Any) -> Any:
         values = {f"x{i}": xt[:, i] for i in range(n)}
@@ -335,6 +336,33 @@ def make_pyqtorch(
 
 
 # --------------------------------------------------------------------------- Qulacs
+
+
+def _qulacs_circuit(circuit_cls: Any, n: int, L: int) -> Any:
+    """Workload W with every angle parametric: x_i is parameter i, w[l, i, k] is
+    parameter ``n + 2 * (l * n + i) + k`` (angles are set later, negated)."""
+    circuit = circuit_cls(n)
+    for i in range(n):
+        circuit.add_parametric_RY_gate(i, 0.0)
+    for _ in range(L):
+        for i in range(n):
+            circuit.add_parametric_RY_gate(i, 0.0)
+            circuit.add_parametric_RZ_gate(i, 0.0)
+        for i in range(n):
+            circuit.add_CNOT_gate(i, (i + 1) % n)
+    return circuit
+
+
+def _qulacs_observables(observable_cls: Any, n: int) -> tuple[list[Any], Any]:
+    """Observables Z_i for each i, and their sum (for one backprop of outputs.sum())."""
+    z_obs = []
+    total = observable_cls(n)
+    for i in range(n):
+        obs = observable_cls(n)
+        obs.add_operator(1.0, f"Z {i}")
+        z_obs.append(obs)
+        total.add_operator(1.0, f"Z {i}")
+    return z_obs, total
 
 
 def make_qulacs(
@@ -359,22 +387,8 @@ def make_qulacs(
         return _skip(peer, f"qulacs not importable: {exc}")
     _cdtype_name(dtype)
     x, w = _inputs(n, L, B, x, w)
-    circuit = ParametricQuantumCircuit(n)
-    for i in range(n):
-        circuit.add_parametric_RY_gate(i, 0.0)  # parameter index i
-    for _ in range(L):
-        for i in range(n):  # parameter index n + 2 * (layer * n + i) + k
-            circuit.add_parametric_RY_gate(i, 0.0)
-            circuit.add_parametric_RZ_gate(i, 0.0)
-        for i in range(n):
-            circuit.add_CNOT_gate(i, (i + 1) % n)
-    z_obs = []
-    total = Observable(n)
-    for i in range(n):
-        obs = Observable(n)
-        obs.add_operator(1.0, f"Z {i}")
-        z_obs.append(obs)
-        total.add_operator(1.0, f"Z {i}")
+    circuit = _qulacs_circuit(ParametricQuantumCircuit, n, L)
+    z_obs, total = _qulacs_observables(Observable, n)
     state = QuantumState(n)
     x_flat = np.ascontiguousarray(x, dtype=np.float64)
     w_flat = np.asarray(w, dtype=np.float64).reshape(-1)
@@ -420,7 +434,7 @@ def make_all(n: int, L: int, B: int, dtype: Any = "complex64", **kw: Any) -> dic
     for name, make in PEERS.items():
         try:
             peer = make(n, L, B, dtype, **kw)
-        except Exception as exc:  # noqa: BLE001 - a broken peer must not stop the others
+        except Exception as exc:
             NOTES[name] = f"failed to build: {exc!r}"
             peer = None
         if peer is not None:

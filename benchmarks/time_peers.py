@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import NOTES, PEERS, make_all, run_peer  # noqa: E402
-from timing import measure, medians, peak_rss_of  # noqa: E402
+from peers import NOTES, PEERS, make_all, run_peer
+from timing import measure, medians, peak_rss_of
 
 
 def main() -> None:
@@ -26,8 +26,9 @@ def main() -> None:
     names = list(PEERS)
     print(f"{'n':>3s} {'B':>4s} {'L':>3s} " + " ".join(f"{p:>20s}" for p in names))
     for n in args.n:
-        steps = {k: v for k, v in make_all(n, args.L, args.B, args.dtype).items()
-                 if k in args.peers}
+        steps = {
+            k: v for k, v in make_all(n, args.L, args.B, args.dtype).items() if k in args.peers
+        }
         med = medians(measure(steps, repeats=args.repeats, warmup=1))
         cells = [f"{med[p]:17.2f} ms" if p in med else f"{'-':>20s}" for p in names]
         print(f"{n:3d} {args.B:4d} {args.L:3d} " + " ".join(cells), flush=True)

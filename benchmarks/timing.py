@@ -73,7 +73,7 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     base = _peak_rss_mib()
     try:
         fn(*args)
-    except BaseException as exc:  # noqa: BLE001 - ship the error to the parent
+    except BaseException as exc:
         conn.send(("error", repr(exc)))
     else:
         conn.send(("ok", (base, _peak_rss_mib())))

@@ -111,14 +111,21 @@ class AdjointExpval(torch.autograd.Function):
             return (None, None, *grads)
         (phi,) = ctx.saved_tensors
         lam = weighted_observables(phi, ctx.plan.observables, grad_out)
+        # Two spare buffers: fused items write φ and λ into them, then the roles swap, so the
+        # sweep allocates no state-sized tensor per gate.
+        spare_phi, spare_lam = torch.empty_like(phi), torch.empty_like(phi)
         for i in range(len(items) - 1, wanted[0] - 1, -1):
             item, t = items[i], tensors[i]
-            phi = item_apply(phi, item, t, adjoint=True)
+            new = item_apply(phi, item, t, adjoint=True, out=spare_phi)
+            spare_phi, phi = (phi, new) if new.data_ptr() == spare_phi.data_ptr() else (
+                spare_phi, new)
             if i in wanted:
                 grads[i] = (_tensor_grad(lam, phi, item, t) if isinstance(item, Step)
                             else item.grad(lam, phi, t))
             if i > wanted[0]:
-                lam = item_apply(lam, item, t, adjoint=True)
+                new = item_apply(lam, item, t, adjoint=True, out=spare_lam)
+                spare_lam, lam = (lam, new) if new.data_ptr() == spare_lam.data_ptr() else (
+                    spare_lam, new)
         return (None, None, *grads)
 
 
