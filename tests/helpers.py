@@ -107,7 +107,7 @@ def num_params(name: str) -> int:
 def num_wires(name: str) -> int:
     """Number of wires of a reference gate, controls included."""
     base, k = CONTROLLED.get(name, (name, 0))
-    return int(round(math.log2(BASE_GATES[base][1](*[0.3] * BASE_GATES[base][0]).shape[0]))) + k
+    return round(math.log2(BASE_GATES[base][1](*[0.3] * BASE_GATES[base][0]).shape[0])) + k
 
 
 def gate_matrix(name: str, params: Sequence[float] = (), ctrl: int = 0) -> np.ndarray:
@@ -138,11 +138,9 @@ def embed(m: np.ndarray, wires: Sequence[int], n: int) -> np.ndarray:
     rest = [q for q in range(n) if q not in wires]
     big = np.kron(m, np.eye(2 ** (n - k)))  # qubit order: wires..., rest...
     order = wires + rest
-    perm = np.zeros((2**n, 2**n))
-    for idx in range(2**n):
-        b = _bits(idx, n)
-        perm[_index([b[q] for q in order]), idx] = 1
-    return perm.T @ big @ perm
+    # P|idx> = |big index>, qubits reordered; P^T big P by indexing: U[i, j] = big[p_i, p_j]
+    p = [_index([b[q] for q in order]) for b in (_bits(idx, n) for idx in range(2**n))]
+    return big[np.ix_(p, p)]
 
 
 def full_unitary(
@@ -235,3 +233,52 @@ def central_diff(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
         dx = dx.reshape(x.shape)
         cols.append((np.ravel(f(x + dx)) - np.ravel(f(x - dx))) / (2 * h))
     return np.stack(cols, -1)
+
+
+def random_circuit(
+    n: int,
+    rng: np.random.Generator,
+    depth: int,
+    gates: Sequence[str] | None = None,
+    names: Sequence[str] = ("a", "b", "c"),
+    max_ctrl: int = 2,
+    ctrl_prob: float = 0.3,
+    exprs: bool = True,
+    prep: bool = True,
+):
+    """A random qdl circuit: gates on random wires, angles symbolic or constant, ctrl modifiers.
+
+    Angles are a free name, an expression of names (``2*a + 0.1``, ``sin(b)``) or a number.
+    With ``prep`` the circuit starts with ``ry(name) rz(number)`` on every wire.
+    """
+    import qdl
+    from qdl.expr import Sym, func
+
+    gates = [g for g in (gates or ALL_GATES) if num_wires(g) <= n]
+    c = qdl.Circuit(n)
+    if prep and names:  # a parametrized first layer: a generic state, parameters always used
+        for w in range(n):
+            c.ry(w, Sym(names[w % len(names)])).rz(w, float(rng.uniform(-3, 3)))
+    for _ in range(depth):
+        name = gates[rng.integers(len(gates))]
+        k = num_wires(name)
+        ctrl = 0
+        if max_ctrl and rng.random() < ctrl_prob and n - k >= 1:
+            ctrl = int(rng.integers(1, min(max_ctrl, n - k) + 1))
+        if name == "gphase" and ctrl == 0 and n >= 1 and rng.random() < 0.5:
+            ctrl = 1
+        wires = [int(w) for w in rng.permutation(n)[: k + ctrl]]
+        params: list[object] = []
+        for _ in range(num_params(name)):
+            r = rng.random()
+            sym = Sym(names[rng.integers(len(names))])
+            if r < 0.4 or not exprs:
+                params.append(sym if r < 0.8 else float(rng.uniform(-3, 3)))
+            elif r < 0.6:
+                params.append(2 * sym + 0.1)
+            elif r < 0.8:
+                params.append(func("sin", sym) - 0.5 * Sym(names[rng.integers(len(names))]))
+            else:
+                params.append(float(rng.uniform(-3, 3)))
+        c.add(name, wires, params, ctrl=ctrl)
+    return c

@@ -116,7 +116,7 @@ def test_aliases(alias, name, rng):
 
 def test_unknown_gate_names_close_matches():
     """lookup of an unknown name raises QDLError naming it and suggesting close names."""
-    with pytest.raises(QDLError, match="unknown gate 'rxy'.*rx"):
+    with pytest.raises(QDLError, match=r"unknown gate 'rxy'.*rx"):
         lookup("rxy")
     with pytest.raises(QDLError, match="unknown gate 'qqq'"):
         lookup("qqq")

@@ -21,6 +21,6 @@ def test_ruff_clean():
 @pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter not installed")
 def test_import_layers():
     """The layer contracts in pyproject.toml hold (gates -> circuit -> sim -> grad -> cli)."""
-    result = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(ROOT / "src"), "PATH": str(Path(sys.executable).parent)})
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

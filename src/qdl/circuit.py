@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from qdl.errors import QDLError
-from qdl.expr import Binary, Const, Expr, Func, Sym, as_expr, binary, func
+from qdl.expr import Binary, Expr, Func, Sym, as_expr, binary, func
 from qdl.gates import GATES, lookup
 
 
@@ -110,6 +110,8 @@ class Circuit:
         """Append a validated op; ``ctrl @ gphase`` becomes a phase gate on its controls."""
         spec = lookup(op.name)
         op = Op(spec.name, tuple(op.wires), tuple(as_expr(p) for p in op.params), op.ctrl)
+        if not isinstance(op.ctrl, int) or isinstance(op.ctrl, bool) or op.ctrl < 0:
+            raise QDLError(f"ctrl of gate {op.name!r} must be a non-negative int, got {op.ctrl!r}")
         need = spec.num_wires + op.ctrl
         if len(op.wires) != need:
             raise QDLError(f"gate {op.name!r} acts on {need} qubit(s), got {len(op.wires)}")
@@ -137,7 +139,7 @@ class Circuit:
     ) -> Circuit:
         """Append gate ``name`` on ``wires`` with ``params``; ``ctrl`` adds control wires.
 
-        >>> Circuit(3).add("rx", [2], ["theta"], ctrl=2).ops[0]
+        >>> Circuit(3).add("rx", [0, 1, 2], ["theta"], ctrl=2).ops[0]
         ctrl(2) @ rx(theta) q[0], q[1], q[2]
         """
         return self.append(Op(name, tuple(wires), tuple(params), ctrl))  # type: ignore[arg-type]
@@ -188,7 +190,7 @@ class Circuit:
         (rx(0.5) q[0],)
         """
         out = Circuit(self.n_qubits, parameters=[n for n in self._declared if n not in values])
-        env = {k: Const(float(v)) for k, v in values.items()}
+        env = {k: as_expr(float(v)) for k, v in values.items()}  # QDLError for NaN/inf
         for op in self._ops:
             params = tuple(_substitute(p, env) for p in op.params)
             out.append(Op(op.name, op.wires, params, op.ctrl))
@@ -245,7 +247,7 @@ def substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
 
     >>> from qdl.expr import Sym
     >>> substitute(2 * Sym("a"), {"a": Sym("b") + 1})
-    2 * (b + 1)
+    2.0 * (b + 1.0)
     """
     return _substitute(expr, env)
 

@@ -85,6 +85,9 @@ class Expr:
     def __pow__(self, other: object) -> Expr:
         return binary("**", self, as_expr(other))
 
+    def __rpow__(self, other: object) -> Expr:
+        return binary("**", as_expr(other), self)
+
     def __neg__(self) -> Expr:
         return func("neg", self)
 
@@ -103,7 +106,12 @@ class Const(Expr):
 
     def qasm(self, parent: int = 0) -> str:
         text = _number(self.value)
-        return f"({text})" if text.startswith("-") and parent else text
+        # "-x" needs brackets inside any operator; "k*pi/d" is itself a product, so it
+        # needs them as the right operand of / or an operand of ** (parent > 2).
+        compound = "*" in text or "/" in text
+        if (text.startswith("-") and parent) or (compound and parent > 2):
+            return f"({text})"
+        return text
 
     def __repr__(self) -> str:
         return _number(self.value)
@@ -211,7 +219,10 @@ def binary(op: str, left: Expr, right: Expr) -> Expr:
     """Build ``left op right``, folding constants."""
     if isinstance(left, Const) and isinstance(right, Const):
         try:
-            return Const(float(_BINARY[op](left.value, right.value)))
+            value = _BINARY[op](left.value, right.value)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError("the result is not a finite real number")
+            return Const(float(value))
         except (ZeroDivisionError, OverflowError, ValueError) as exc:
             raise QDLError(f"cannot evaluate {left.value} {op} {right.value}: {exc}") from None
     return Binary(op, left, right)

@@ -78,7 +78,12 @@ class GateSpec:
     @property
     def frequencies(self) -> tuple[tuple[float, ...], ...]:
         """Per parameter, the distinct positive differences of the generator spectrum."""
-        return tuple(_frequencies(s) for s in self.spectra)
+        return self.controlled_frequencies(0)
+
+    def controlled_frequencies(self, extra_controls: int) -> tuple[tuple[float, ...], ...]:
+        """Frequencies with ``extra_controls`` more controls: each adds eigenvalue 0."""
+        extra = {0.0} if extra_controls else set()
+        return tuple(_frequencies(tuple(set(s) | extra)) for s in self.spectra)
 
     def __repr__(self) -> str:
         return f"GateSpec({self.name!r}, wires={self.num_wires}, params={self.num_params})"

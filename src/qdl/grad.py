@@ -172,7 +172,7 @@ class ShiftExpval(torch.autograd.Function):
         grads = []
         for v, (i, j) in enumerate(ctx.slots):
             step = plan.steps[i]
-            freqs = GATES[step.op.name].frequencies[j]
+            freqs = GATES[step.op.name].controlled_frequencies(step.op.ctrl)[j]
             derivative = torch.zeros_like(grad_out)
             for c, s in ctx.rule(freqs):
                 tensors = list(ctx.tensors)

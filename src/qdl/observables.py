@@ -79,7 +79,7 @@ def _parse_term(text: str, tokens: list[re.Match], i: int) -> tuple[PauliTerm, i
     if i < len(tokens) and tokens[i]["num"]:
         coeff, i = float(tokens[i]["num"]), i + 1
         if i < len(tokens) and tokens[i]["op"] == "*":
-            i += 1
+            i = start = i + 1  # "2 *" must be followed by a Pauli word
     while i < len(tokens) and tokens[i]["pauli"]:
         wire = int(tokens[i]["wire"])
         if wire in paulis:

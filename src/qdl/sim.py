@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from qdl.circuit import Circuit, Op
@@ -137,10 +138,13 @@ def bind(
 
 
 def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(value, np.ndarray | np.generic):
+        value = torch.from_numpy(np.asarray(value))
     if isinstance(value, bool) or not isinstance(value, int | float | torch.Tensor):
         raise QDLError(f"parameter {name!r} must be a float or a real tensor, got "
                        f"{type(value).__name__}")
-    t = torch.as_tensor(value)
+    # A Python float goes straight to the target dtype: as_tensor would round it to float32.
+    t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=real)
     if t.is_complex():
         raise QDLError(f"parameter {name!r} must be real, got a complex tensor")
     t = t.to(device=device, dtype=real)
@@ -329,7 +333,7 @@ class Block:
         if adjoint:
             m = m.mT.conj()
         view = _block_view(state, self.lo, len(self.per_wire))
-        dst = None if out is None else out.view(view.shape)
+        dst = out.view(view.shape) if out is not None and out.is_contiguous() else None
         # Measured on 2 cores: with the block on the last wires (rest == 1) a batched matmul
         # of matrix-vector products is 6-60x slower than one GEMM over all rows.
         if view.shape[-1] == 1:
@@ -360,8 +364,8 @@ class Perm:
 
     def apply(self, state: torch.Tensor, index: torch.Tensor, adjoint: bool = False,
               out: torch.Tensor | None = None) -> torch.Tensor:
-        flat = state.view(state.shape[0], -1)
-        dst = None if out is None else out.view(flat.shape)
+        flat = state.reshape(state.shape[0], -1)
+        dst = out.view(flat.shape) if out is not None and out.is_contiguous() else None
         return torch.index_select(flat, 1, index[int(adjoint)], out=dst).view(state.shape)
 
 

@@ -1,0 +1,108 @@
+"""``QuantumLayer``: a circuit as one layer of an ordinary torch model.
+
+The layer owns parameters and calls :func:`qdl.expval`; it simulates nothing itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from qdl.circuit import Circuit
+from qdl.errors import QDLError
+from qdl.grad import DiffMethod, expval
+from qdl.observables import parse_observables
+
+INITS = ("uniform", "small", "zeros")
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+class QuantumLayer(nn.Module):
+    """Expectation values of a parameterized circuit, fed by features, trained by torch.
+
+    Circuit parameters named in ``inputs`` take the last dimension of the input tensor, in
+    that order; every other circuit parameter becomes one entry of the trainable
+    ``weights`` vector (names in ``weight_names``).
+
+    Args:
+        circuit: a :class:`~qdl.Circuit` or OpenQASM source text.
+        observables: Pauli sums, one output feature each (e.g. ``["Z0", "Z1"]``).
+        inputs: names of the circuit parameters fed from the input features.
+        diff_method: see :func:`qdl.expval` (``best`` = adjoint, parameter-shift with shots).
+        dtype: ``torch.complex64`` (weights float32) or ``torch.complex128`` (float64). The
+            simulation follows the weights' dtype, so ``layer.double()`` switches to
+            complex128.
+        init: ``uniform`` (angles in [0, 2π)), ``small`` (normal, std ``init_scale``: starts
+            near the identity, which keeps gradients from vanishing in deep circuits, cf.
+            Grant et al. 2019, arXiv:1903.05076), or ``zeros``.
+        init_scale: standard deviation for ``small``.
+        shots: estimate outputs from shots (hardware-like, noisy) instead of exactly.
+
+    >>> c = Circuit(2).ry(0, "x0").ry(1, "x1").cx(0, 1).rx(0, "w0").rx(1, "w1")
+    >>> layer = QuantumLayer(c, ["Z0", "Z1"], inputs=["x0", "x1"])
+    >>> layer(torch.zeros(5, 2)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        circuit: Circuit | str,
+        observables: Sequence[str],
+        inputs: Sequence[str] = (),
+        *,
+        diff_method: str = "best",
+        dtype: torch.dtype = torch.complex64,
+        init: str = "uniform",
+        init_scale: float = 0.1,
+        shots: int | None = None,
+    ):
+        super().__init__()
+        self.circuit = Circuit.from_qasm(circuit) if isinstance(circuit, str) else circuit
+        self.observables = list(observables) if not isinstance(observables, str) else [
+            observables]
+        parse_observables(self.observables, self.circuit.n_qubits)
+        self.diff_method = DiffMethod.parse(diff_method).value
+        self.input_names = list(inputs)
+        unknown = [n for n in self.input_names if n not in self.circuit.parameters]
+        if unknown:
+            raise QDLError(f"inputs {unknown} are not parameters of the circuit; its "
+                           f"parameters are {list(self.circuit.parameters)}")
+        self.weight_names = [n for n in self.circuit.parameters if n not in self.input_names]
+        real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype)
+        if real is None:
+            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        self.weights = nn.Parameter(_init(init, len(self.weight_names), init_scale, real))
+        self.shots = shots
+
+    def forward(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs ``(*batch, len(observables))`` for features ``x`` of shape
+        ``(*batch, len(inputs))`` (no argument when the layer has no inputs)."""
+        params = {name: self.weights[i] for i, name in enumerate(self.weight_names)}
+        if self.input_names:
+            if x is None or x.shape[-1:] != (len(self.input_names),):
+                got = None if x is None else tuple(x.shape)
+                raise QDLError(f"QuantumLayer expects features of shape (..., "
+                               f"{len(self.input_names)}) for inputs {self.input_names}, "
+                               f"got {got}")
+            params.update({name: x[..., i] for i, name in enumerate(self.input_names)})
+        dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
+        return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
+                      dtype=dtype, shots=self.shots, device=self.weights.device)
+
+    def extra_repr(self) -> str:
+        return (f"n_qubits={self.circuit.n_qubits}, gates={len(self.circuit)}, "
+                f"inputs={len(self.input_names)}, weights={len(self.weight_names)}, "
+                f"outputs={self.observables}, diff_method={self.diff_method!r}")
+
+
+def _init(kind: str, size: int, scale: float, dtype: torch.dtype) -> torch.Tensor:
+    if kind == "uniform":
+        return torch.rand(size, dtype=dtype) * (2 * math.pi)
+    if kind == "small":
+        return torch.randn(size, dtype=dtype) * scale
+    if kind == "zeros":
+        return torch.zeros(size, dtype=dtype)
+    raise QDLError(f"unknown init {kind!r}; choose one of {', '.join(INITS)}")

@@ -1,0 +1,267 @@
+"""Gradients of expval: every diff method against numpy central differences of the reference."""
+
+from __future__ import annotations
+
+import math
+
+import helpers as ref
+import numpy as np
+import pytest
+import torch
+from conftest import BATCHES
+
+import qdl
+from qdl import Circuit, QDLError
+from qdl.expr import Sym, func
+
+METHODS = ["backprop", "adjoint", "parameter-shift", "finite-diff", "best"]
+# Gradient agreement with the reference in complex128; finite-diff is itself approximate.
+GRAD_ATOL = {"finite-diff": 1e-5}
+OBS = [
+    ("Z0", [(1.0, {0: "Z"})]),
+    ("X1 Y2", [(1.0, {1: "X", 2: "Y"})]),
+    ("0.5 Z0 Z2 + -1.2 X0", [(0.5, {0: "Z", 2: "Z"}), (-1.2, {0: "X"})]),
+]
+
+
+def _ops(n: int) -> list[np.ndarray]:
+    return [ref.pauli_operator(terms, n) for _, terms in OBS]
+
+
+def _values(c: Circuit, batch: tuple[int, ...], rng: np.random.Generator) -> dict:
+    """The first, third... parameters carry the batch; the others are scalars."""
+    return {n: rng.uniform(-math.pi, math.pi, batch if i % 2 == 0 else ())
+            for i, n in enumerate(c.parameters)}
+
+
+def _qdl_grads(c, values, weights, method, dtype=torch.complex128, obs=None):
+    """Gradients of Σ weights · expval with respect to each parameter tensor."""
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    tensors = {k: torch.tensor(v, dtype=real, requires_grad=True) for k, v in values.items()}
+    out = qdl.expval(c, obs or [t for t, _ in OBS], tensors, diff_method=method, dtype=dtype)
+    assert out.shape == weights.shape
+    (out * torch.tensor(weights, dtype=real)).sum().backward()
+    return {k: t.grad.numpy() for k, t in tensors.items()}
+
+
+def _ref_grads(c, values, weights, ops):
+    """Central differences of Σ weights · <O> on the dense reference, one entry at a time."""
+
+    def loss(name, x):
+        v = dict(values)
+        v[name] = x
+        psi = ref.batched_state(c, v)
+        return np.sum(np.stack([ref.expectation(psi, o) for o in ops], -1) * weights)
+
+    return {name: ref.central_diff(lambda x, name=name: loss(name, x), np.asarray(val))
+            .reshape(np.shape(val)) for name, val in values.items()}
+
+
+def _check(c, values, method, rng, dtype=torch.complex128, atol=None, obs=OBS):
+    shape, _ = ref.batched_envs(values)
+    weights = rng.normal(size=(*shape, len(obs)))
+    got = _qdl_grads(c, values, weights, method, dtype, [t for t, _ in obs])
+    want = _ref_grads(c, values, weights, [ref.pauli_operator(t, c.n_qubits) for _, t in obs])
+    tol = atol if atol is not None else GRAD_ATOL.get(method, 1e-6)
+    for name in values:
+        assert got[name].shape == np.shape(values[name])
+        np.testing.assert_allclose(got[name], want[name], atol=tol, err_msg=f"d/d{name}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", BATCHES, ids=str)
+@pytest.mark.parametrize("seed", range(2))
+def test_random_circuits(method, batch, seed):
+    """Random circuits (expressions, ctrl modifiers, every gate): gradients match the reference."""
+    rng = np.random.default_rng(50 + seed)
+    c = ref.random_circuit(3, rng, depth=12)
+    _check(c, _values(c, batch, rng), method, rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_complex64_gradients(method, rng):
+    """In complex64 every method still matches the reference to single-precision accuracy."""
+    c = ref.random_circuit(3, np.random.default_rng(77), depth=10, max_ctrl=0)
+    _check(c, _values(c, (3,), rng), method, rng, dtype=torch.complex64, atol=2e-3)
+
+
+def _shared_and_expressions() -> Circuit:
+    t = Sym("t")
+    return (Circuit(3).ry(0, t).rx(1, t).crz(0, 1, t).rzz(1, 2, t)
+            .ry(2, 2 * t + 0.1).rx(0, func("sin", t)).cry(2, 0, t * Sym("s") - 0.3)
+            .rz(1, Sym("s")))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", BATCHES, ids=str)
+def test_shared_parameter_and_expressions(method, batch, rng):
+    """A parameter used by many gates, inside 2*t+0.1, sin(t) and t*s − 0.3."""
+    c = _shared_and_expressions()
+    values = {"t": rng.uniform(-3, 3, batch), "s": rng.uniform(-3, 3)}
+    _check(c, values, method, rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("gate", ["crx", "cry", "crz", "cp"])
+def test_controlled_rotations_four_term_rule(method, gate, rng):
+    """Named controlled rotations (frequencies 1/2 and 1) differentiate exactly."""
+    c = Circuit(3).h(0).ry(1, 0.4).ry(2, 1.1).add(gate, [0, 1], ["a"]).add(gate, [2, 0], ["b"])
+    c.add(gate, [1, 2], [2 * Sym("a") - 0.2])
+    _check(c, {"a": rng.uniform(-3, 3, (3,)), "b": rng.uniform(-3, 3)}, method, rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_multi_parameter_gates(method, rng):
+    """u, u2 and cu3 depend on several parameters; each gets its own gradient."""
+    c = (Circuit(3).h(0).h(2).u(1, "a", "b", "c").u2(0, "b", "a").add("cu3", [1, 2], ["c", "a",
+                                                                                        "b"])
+         .u(0, Sym("a") * 2, 0.3, Sym("c")))
+    values = {"a": rng.uniform(-3, 3, (2, 3)), "b": rng.uniform(-3, 3), "c": rng.uniform(-3, 3)}
+    _check(c, values, method, rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    ("gate", "n_wires", "ctrl", "n_params"),
+    [("rx", 1, 1, 1), ("ry", 1, 2, 1), ("rz", 1, 1, 1), ("rzz", 2, 1, 1), ("u", 1, 1, 3),
+     ("crx", 2, 1, 1), ("p", 1, 1, 1)],
+    ids=["c-rx", "cc-ry", "c-rz", "c-rzz", "c-u", "c-crx", "c-p"],
+)
+def test_ctrl_modified_rotations(method, gate, n_wires, ctrl, n_params, rng):
+    """ctrl @ rotation: the control adds frequency 1/2 (the four-term rule is needed)."""
+    n = 4
+    c = Circuit(n)
+    for w in range(n):
+        c.h(w).ry(w, 0.3 * (w + 1)).rz(w, 0.5 - 0.4 * w)
+    names = ["a", "b", "c"][:n_params]
+    wires = [int(w) for w in rng.permutation(n)[: n_wires + ctrl]]
+    c.add(gate, wires, names, ctrl=ctrl)
+    values = {k: rng.uniform(-3, 3, (3,)) for k in names}
+    # X/Y on every wire, so the control's 1/2-frequency cross terms show up in <O>.
+    obs = [("X0 Y1 Z2 X3 + 0.5 Y0 + X1 - 0.7 Y2 + X3",
+            [(1.0, {0: "X", 1: "Y", 2: "Z", 3: "X"}), (0.5, {0: "Y"}), (1.0, {1: "X"}),
+             (-0.7, {2: "Y"}), (1.0, {3: "X"})]),
+           ("Y0 X1 Y2 Y3 + Z0 X2", [(1.0, {0: "Y", 1: "X", 2: "Y", 3: "Y"}),
+                                    (1.0, {0: "Z", 2: "X"})])]
+    _check(c, values, method, rng, obs=obs)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_broadcast_batch_gradients(method, rng):
+    """Parameters of shapes (2, 1) and (3,) broadcast; each gets a gradient of its own shape."""
+    c = Circuit(3).ry(0, "a").rx(1, "b").cx(0, 2).crz(1, 2, "a").ry(2, Sym("a") + Sym("b"))
+    values = {"a": rng.uniform(-3, 3, (2, 1)), "b": rng.uniform(-3, 3, (3,))}
+    _check(c, values, method, rng)
+
+
+@pytest.mark.parametrize("method", ["adjoint", "parameter-shift", "backprop"])
+def test_gradcheck(method):
+    """torch.autograd.gradcheck passes in complex128 (batched and scalar inputs)."""
+    c = ref.random_circuit(3, np.random.default_rng(9), depth=10, names=("a", "b"), max_ctrl=0)
+    obs = [t for t, _ in OBS]
+
+    def f(a, b):
+        return qdl.expval(c, obs, {"a": a, "b": b}, diff_method=method, dtype=torch.complex128)
+
+    a = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (a, b))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradients_reach_a_linear_layer(method, rng):
+    """A quantum step after nn.Linear: gradients reach the Linear weights and bias."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(2, 3, dtype=torch.float64)
+    x = torch.tensor(rng.normal(size=(4, 2)))
+    c = (Circuit(3).ry(0, "a").rx(1, "b").cx(0, 1).crz(1, 2, "c").u(2, "a", "b", "c")
+         .ry(0, 2 * Sym("c") + 0.1))
+    weights = rng.normal(size=(4, len(OBS)))
+    angles = linear(x)
+    out = qdl.expval(c, [t for t, _ in OBS], {"a": angles[:, 0], "b": angles[:, 1],
+                                              "c": angles[:, 2]},
+                     diff_method=method, dtype=torch.complex128)
+    (out * torch.tensor(weights)).sum().backward()
+
+    ops = _ops(3)
+    xn = x.numpy()
+
+    def loss(w_flat, b):
+        p = xn @ w_flat.reshape(3, 2).T + b
+        psi = ref.batched_state(c, {"a": p[:, 0], "b": p[:, 1], "c": p[:, 2]})
+        return np.sum(np.stack([ref.expectation(psi, o) for o in ops], -1) * weights)
+
+    w0 = linear.weight.detach().numpy().reshape(-1)
+    b0 = linear.bias.detach().numpy()
+    gw = ref.central_diff(lambda w: loss(w, b0), w0).reshape(3, 2)
+    gb = ref.central_diff(lambda b: loss(w0, b), b0).reshape(3)
+    tol = GRAD_ATOL.get(method, 1e-6)
+    np.testing.assert_allclose(linear.weight.grad.numpy(), gw, atol=tol)
+    np.testing.assert_allclose(linear.bias.grad.numpy(), gb, atol=tol)
+
+
+def test_var_gradient_by_backprop(rng):
+    """var is differentiable; its gradient matches central differences of the reference."""
+    c = Circuit(2).ry(0, "a").rx(1, "b").cx(0, 1).rz(1, Sym("a") * 0.5)
+    values = {"a": rng.uniform(-3, 3, (3,)), "b": rng.uniform(-3, 3)}
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    qdl.var(c, ["X1 + Z0"], tensors, dtype=torch.complex128).sum().backward()
+    o = ref.pauli_operator([(1.0, {1: "X"}), (1.0, {0: "Z"})], 2)
+
+    def loss(name, x):
+        v = dict(values)
+        v[name] = x
+        psi = ref.batched_state(c, v)
+        return np.sum(ref.expectation(psi, o @ o) - ref.expectation(psi, o) ** 2)
+
+    for name, val in values.items():
+        want = ref.central_diff(lambda x, name=name: loss(name, x), np.asarray(val))
+        np.testing.assert_allclose(tensors[name].grad.numpy(), want.reshape(np.shape(val)),
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_grad_inputs_give_plain_values(method):
+    """With float parameters there is nothing to differentiate and the values are exact."""
+    c = Circuit(2).ry(0, "a").cx(0, 1)
+    out = qdl.expval(c, ["Z1"], {"a": 0.3}, diff_method=method, dtype=torch.complex128)
+    assert not out.requires_grad
+    assert out.item() == pytest.approx(math.cos(0.3), abs=1e-12)
+
+
+def test_unknown_diff_method():
+    """An unknown diff_method raises QDLError listing the valid names."""
+    with pytest.raises(QDLError, match=r"unknown diff_method 'magic'.*adjoint"):
+        qdl.expval(Circuit(1).rx(0, "a"), ["Z0"], {"a": 0.1}, diff_method="magic")
+
+
+@pytest.mark.parametrize("method", ["adjoint", "backprop"])
+def test_shots_need_a_sampling_method(method):
+    """Shots with adjoint (or backprop) raise QDLError pointing to parameter-shift."""
+    with pytest.raises(QDLError, match="parameter-shift"):
+        qdl.expval(Circuit(1).rx(0, "a"), ["Z0"], {"a": 0.1}, diff_method=method, shots=100)
+
+
+@pytest.mark.parametrize("batch", [(), (3,)], ids=str)
+def test_shot_parameter_shift_within_five_sigma(batch, rng):
+    """Shot-based parameter-shift gradients lie within 5 standard errors of the exact ones."""
+    c = Circuit(2).ry(0, "a").rx(1, "b").cx(0, 1).ry(1, "c")
+    values = {k: rng.uniform(-2.5, 2.5, batch) for k in "abc"}
+    shots = 20000
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    out = qdl.expval(c, ["Z1"], tensors, diff_method="parameter-shift", shots=shots, seed=11,
+                     dtype=torch.complex128)
+    out.sum().backward()
+    z1 = ref.pauli_operator([(1.0, {1: "Z"})], 2)
+    exact = _ref_grads(c, values, np.ones((*batch, 1)), [z1])
+    for name in "abc":
+        # rule: ½ (f(θ+π/2) − f(θ−π/2)), each f a mean of `shots` ±1 outcomes
+        variance = 0.0
+        for sign in (1, -1):
+            v = dict(values)
+            v[name] = values[name] + sign * math.pi / 2
+            mean = ref.expectation(ref.batched_state(c, v), z1)
+            variance = variance + 0.25 * (1 - mean**2) / shots
+        se = np.sqrt(variance)
+        err = np.abs(tensors[name].grad.numpy() - exact[name])
+        assert np.all(err <= 5 * se + 1e-9), (name, err, se)

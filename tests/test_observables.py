@@ -1,0 +1,128 @@
+"""Observable strings: parsing, error positions, and their expectation values."""
+
+from __future__ import annotations
+
+import helpers as ref
+import numpy as np
+import pytest
+import torch
+
+import qdl
+from qdl import QDLError
+from qdl.observables import Observable, PauliTerm, parse_observables
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("0.5 Z0 Z1 + -1.2 X3", [(0.5, ((0, "Z"), (1, "Z"))), (-1.2, ((3, "X"),))]),
+        ("Z0 - X1", [(1.0, ((0, "Z"),)), (-1.0, ((1, "X"),))]),
+        ("Z0", [(1.0, ((0, "Z"),))]),
+        ("X0 Y2", [(1.0, ((0, "X"), (2, "Y")))]),
+        ("Z1 Z0", [(1.0, ((0, "Z"), (1, "Z")))]),
+        ("2 * X0 Y2", [(2.0, ((0, "X"), (2, "Y")))]),
+        ("-Z1", [(-1.0, ((1, "Z"),))]),
+        ("1e-3 Z0 + .5 X1", [(1e-3, ((0, "Z"),)), (0.5, ((1, "X"),))]),
+        ("I0 Z1", [(1.0, ((1, "Z"),))]),
+        ("0.25", [(0.25, ())]),
+        ("  Z 3  ", [(1.0, ((3, "Z"),))]),
+        ("Z0+X1-Y2", [(1.0, ((0, "Z"),)), (1.0, ((1, "X"),)), (-1.0, ((2, "Y"),))]),
+        ("Z10", [(1.0, ((10, "Z"),))]),
+    ],
+)
+def test_parse(text, terms):
+    """Parsing gives the expected coefficients and Pauli words (sorted by wire)."""
+    obs = Observable.parse(text)
+    assert obs.terms == tuple(PauliTerm(c, p) for c, p in terms)
+    assert obs.text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("Q0", 0),
+        ("z0", 0),
+        ("Z0 &", 3),
+        ("Z0 3", 3),
+        ("Z0 + X", 5),
+        ("* Z0", 0),
+        ("Z0 * X1", 3),
+        ("2 * * Z0", 4),
+        ("2 * + Z0", 4),
+        ("Z0 + 1.5.2 X1", 8),
+    ],
+)
+def test_bad_strings_name_the_position(text, position):
+    """Malformed strings raise QDLError naming the offending position."""
+    with pytest.raises(QDLError, match=f"at position {position}\\b"):
+        Observable.parse(text)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "Z0 +", "2 *", "Z0 Z0", "Z0 I0", "I0 Z0", None, 3])
+def test_bad_strings_raise(text):
+    """Empty strings, dangling operators, repeated wires and non-strings raise QDLError."""
+    with pytest.raises(QDLError):
+        Observable.parse(text)
+
+
+def test_repeated_wire_message():
+    """A wire used twice in one word is named in the message."""
+    with pytest.raises(QDLError, match="wire 1 appears twice"):
+        Observable.parse("X1 Y1")
+
+
+def test_max_wire():
+    """max_wire is the largest wire used, -1 for constants."""
+    assert Observable.parse("Z0 + X4 Y2").max_wire == 4
+    assert Observable.parse("1.5").max_wire == -1
+
+
+def test_parse_observables_checks_wires_and_inputs():
+    """parse_observables accepts one string or a list and checks wires against the circuit."""
+    assert [o.text for o in parse_observables("Z0", 1)] == ["Z0"]
+    obs = Observable.parse("X1")
+    assert parse_observables([obs, "Z0"], 2)[0] is obs
+    with pytest.raises(QDLError, match=r"qubit 3.*2 qubit"):
+        parse_observables(["Z3"], 2)
+    with pytest.raises(QDLError, match="empty"):
+        parse_observables([], 2)
+    with pytest.raises(QDLError):
+        parse_observables(5, 2)
+
+
+# (text, explicit reference terms) on 3 qubits
+CASES = [
+    ("Z0", [(1.0, {0: "Z"})]),
+    ("X1", [(1.0, {1: "X"})]),
+    ("Y2", [(1.0, {2: "Y"})]),
+    ("Z0 - X1", [(1.0, {0: "Z"}), (-1.0, {1: "X"})]),
+    ("0.5 Z0 Z1 + -1.2 X2", [(0.5, {0: "Z", 1: "Z"}), (-1.2, {2: "X"})]),
+    ("Y0 Y1", [(1.0, {0: "Y", 1: "Y"})]),
+    ("2 * X0 Y2", [(2.0, {0: "X", 2: "Y"})]),
+    ("X0 Z1 Y2", [(1.0, {0: "X", 1: "Z", 2: "Y"})]),
+    ("Z0 Z1 Z2", [(1.0, {0: "Z", 1: "Z", 2: "Z"})]),
+    ("Z0 + Z0", [(2.0, {0: "Z"})]),
+    ("0.25 + Z2", [(0.25, {}), (1.0, {2: "Z"})]),
+    ("I1", [(1.0, {})]),
+]
+
+
+def _circuit() -> qdl.Circuit:
+    c = qdl.Circuit(3)
+    for w in range(3):
+        c.ry(w, f"a{w}").rz(w, f"b{w}")
+    return c.cx(0, 1).cx(1, 2).rx(0, "a1")
+
+
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)], ids=str)
+def test_expectations_match_dense_reference(dtype, atol, batch, rng):
+    """expval of every case equals <ψ|O|ψ> with O built from explicit Pauli matrices."""
+    c = _circuit()
+    values = {n: rng.uniform(-3, 3, batch) for n in c.parameters}
+    params = {n: torch.tensor(v) for n, v in values.items()}
+    got = qdl.expval(c, [t for t, _ in CASES], params, dtype=dtype)
+    psi = ref.batched_state(c, values)
+    want = np.stack([ref.expectation(psi, ref.pauli_operator(terms, 3)) for _, terms in CASES],
+                    -1)
+    assert got.shape == (*batch, len(CASES))
+    np.testing.assert_allclose(got.detach().numpy(), want, atol=atol * 10)
