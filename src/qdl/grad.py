@@ -29,9 +29,9 @@ from qdl.sim import (
     final_state,
     gate_tensor,
     item_apply,
-    item_tensor,
     observable_apply,
     plan_for,
+    plan_tensors,
     run,
     shot_expectation,
     weighted_observables,
@@ -204,12 +204,12 @@ def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
 
 def _backprop(plan: _Plan, circuit: Circuit) -> torch.Tensor:
     items = plan_for(circuit)
-    return plan.evaluate([item_tensor(item, plan.bound) for item in items], items)
+    return plan.evaluate(plan_tensors(items, plan.bound), items)
 
 
 def _adjoint(plan: _Plan, circuit: Circuit) -> torch.Tensor:
     items = plan_for(circuit)
-    tensors = [item_tensor(item, plan.bound) for item in items]
+    tensors = plan_tensors(items, plan.bound)
     return AdjointExpval.apply(plan, items, *tensors)
 
 

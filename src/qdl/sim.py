@@ -128,6 +128,12 @@ def bind(
         device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
     device = torch.device(device)
     tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
+    if tensors:
+        # One finiteness check for all parameters; the slow search names the culprit.
+        flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
+        if not bool(torch.isfinite(flat).all()):
+            bad = next(n for n, t in tensors.items() if not torch.isfinite(t.detach()).all())
+            raise QDLError(f"parameter {bad!r} contains NaN or inf values")
     try:
         batch_shape = torch.broadcast_shapes(*(t.shape for t in tensors.values()))
     except RuntimeError:
@@ -147,10 +153,7 @@ def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) 
     t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=real)
     if t.is_complex():
         raise QDLError(f"parameter {name!r} must be real, got a complex tensor")
-    t = t.to(device=device, dtype=real)
-    if not torch.isfinite(t.detach()).all():
-        raise QDLError(f"parameter {name!r} contains NaN or inf values")
-    return t
+    return t.to(device=device, dtype=real)
 
 
 def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -319,14 +322,6 @@ class Block:
     def wires(self) -> tuple[int, ...]:
         return tuple(range(self.lo, self.lo + len(self.per_wire)))
 
-    def tensor(self, bound: Bound) -> torch.Tensor:
-        """The fused ``(K, K)`` or ``(B, K, K)`` matrix, differentiable in every angle."""
-        out = None
-        for steps in self.per_wire:
-            m = _wire_product(steps, bound)
-            out = m if out is None else _kron(out, m)
-        return out  # type: ignore[return-value]
-
     def apply(self, state: torch.Tensor, m: torch.Tensor, adjoint: bool = False,
               out: torch.Tensor | None = None) -> torch.Tensor:
         """``M`` (or ``M†``) on the block's wires; writes into ``out`` when given."""
@@ -376,18 +371,6 @@ def _full_perm(steps: tuple[Step, ...], n: int) -> torch.Tensor:
         index = apply(index, step, None)
     index = index.reshape(-1)
     return torch.stack([index, torch.argsort(index)])
-
-
-def _wire_product(steps: Sequence[Step], bound: Bound) -> torch.Tensor:
-    m = torch.eye(2, dtype=bound.dtype, device=bound.device) if not steps else None
-    for step in steps:
-        t = gate_tensor(step, bound)
-        if step.kind is Kind.PERMUTATION:
-            t = torch.eye(2, dtype=bound.dtype, device=bound.device)[list(step.perm)]
-        elif step.kind is Kind.DIAGONAL:
-            t = torch.diag_embed(t)  # type: ignore[arg-type]
-        m = t if m is None else torch.matmul(t, m)
-    return m  # type: ignore[return-value]
 
 
 def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -453,9 +436,100 @@ def _flush_perms(perms: list[Step], n_qubits: int) -> list[PlanItem]:
     return out
 
 
-def item_tensor(item: PlanItem, bound: Bound) -> torch.Tensor | None:
-    """The tensor a plan item is applied with (``None`` for a single permutation gate)."""
-    return gate_tensor(item, bound) if isinstance(item, Step) else item.tensor(bound)
+def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor | None]:
+    """The tensor each plan item is applied with (``None`` for a single permutation gate).
+
+    Block matrices are built for the whole plan at once: every single-qubit gate's 2×2 is
+    computed in one vectorized call per gate type, then each block gathers its gates, multiplies
+    along each wire and takes the Kronecker product across wires. A few dozen torch calls per
+    circuit instead of a dozen per gate: that overhead, not arithmetic, dominates small circuits.
+    """
+    blocks = [item for item in items if isinstance(item, Block)]
+    built = iter(_block_tensors(blocks, bound)) if blocks else iter(())
+    return [next(built) if isinstance(item, Block) else
+            item.tensor(bound) if isinstance(item, Perm) else gate_tensor(item, bound)
+            for item in items]
+
+
+def _block_tensors(blocks: Sequence[Block], bound: Bound) -> list[torch.Tensor]:
+    steps = [s for b in blocks for chain in b.per_wire for s in chain]
+    values = [angles(s, bound) for s in steps]
+    batched = [any(v.dim() for v in vals) for vals in values]
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for j, step in enumerate(steps):
+        groups.setdefault((step.op.name, batched[j]), []).append(j)
+    eye = torch.eye(2, dtype=bound.dtype, device=bound.device)
+    unbatched, batched_mats = [], []
+    position: dict[int, tuple[bool, int]] = {}
+    for (name, is_batched), members in groups.items():
+        mats = _group_matrices(name, [values[j] for j in members], is_batched, bound)
+        target = batched_mats if is_batched else unbatched
+        offset = sum(m.shape[-3] for m in target)
+        target.append(mats)
+        position.update({j: (is_batched, offset + i) for i, j in enumerate(members)})
+    table_u = torch.cat([*unbatched, eye[None]], -3)
+    identity_u = table_u.shape[-3] - 1
+    table_all = None
+    if batched_mats:
+        table_b = torch.cat(batched_mats, -3)
+        table_all = torch.cat([table_b, table_u.expand(bound.batch, *table_u.shape)], -3)
+    out, j = [], 0
+    for block in blocks:
+        depth = max(len(c) for c in block.per_wire)
+        idx = [[identity_u] * len(block.per_wire) for _ in range(depth)]
+        any_batched = False
+        for w, chain in enumerate(block.per_wire):
+            for t, _ in enumerate(chain):
+                is_b, pos = position[j]
+                any_batched |= is_b
+                idx[t][w] = (pos, is_b)  # type: ignore[assignment]
+                j += 1
+        out.append(_assemble(idx, any_batched, table_u, table_all, identity_u))
+    return out
+
+
+def _assemble(idx: list[list], any_batched: bool, table_u: torch.Tensor,
+              table_all: torch.Tensor | None, identity_u: int) -> torch.Tensor:
+    """Gather a block's gates as ``(.., depth, width, 2, 2)``, multiply along depth, kron."""
+    n_b = 0 if table_all is None else table_all.shape[1] - table_u.shape[0]
+    flat = []
+    for row in idx:
+        for cell in row:
+            pos, is_b = cell if isinstance(cell, tuple) else (cell, False)
+            flat.append(pos if (is_b or not any_batched) else n_b + pos)
+    index = torch.tensor(flat, device=table_u.device)
+    table = table_all if any_batched else table_u
+    chain = table.index_select(-3, index)
+    layers = chain.reshape(*chain.shape[:-3], len(idx), len(idx[0]), 2, 2).unbind(-4)
+    m = layers[0]
+    for layer in layers[1:]:
+        m = torch.matmul(layer, m)
+    wires = m.unbind(-3)
+    out = wires[0]
+    for w in wires[1:]:
+        out = _kron(out, w)
+    return out
+
+
+def _group_matrices(name: str, values: list[list[torch.Tensor]], is_batched: bool,
+                    bound: Bound) -> torch.Tensor:
+    """2×2 matrices of ``len(values)`` gates named ``name``: ``(m, 2, 2)`` or ``(B, m, 2, 2)``."""
+    spec = GATES[name]
+    m = len(values)
+    if spec.kind is Kind.PERMUTATION:
+        mat = torch.eye(2, dtype=bound.dtype, device=bound.device)[list(spec.perm)]
+    else:
+        cols = []
+        for k in range(spec.num_params):
+            col = [v[k] for v in values]
+            if is_batched:
+                col = [c.expand(bound.batch) for c in col]
+            cols.append(torch.stack(col, -1))
+        mat = spec.fn(cols).to(device=bound.device, dtype=bound.dtype)  # type: ignore[misc]
+        if spec.kind is Kind.DIAGONAL:
+            mat = torch.diag_embed(mat)
+    shape = ((bound.batch,) if is_batched else ()) + (m, 2, 2)
+    return mat.expand(shape)
 
 
 def item_apply(state: torch.Tensor, item: PlanItem, tensor: torch.Tensor | None,
@@ -490,7 +564,7 @@ def run(
 def final_state(circuit: Circuit, bound: Bound) -> torch.Tensor:
     """The circuit's output state ``(B, 2, ..., 2)`` with autograd through every angle."""
     plan = plan_for(circuit)
-    return run(plan, [item_tensor(s, bound) for s in plan], circuit.n_qubits, bound)
+    return run(plan, plan_tensors(plan, bound), circuit.n_qubits, bound)
 
 
 def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
