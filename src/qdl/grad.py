@@ -15,7 +15,7 @@ import torch
 
 from qdl.circuit import Circuit
 from qdl.errors import QDLError
-from qdl.gates import GATES, Kind, shift_rule
+from qdl.gates import GATES, shift_rule
 from qdl.observables import Observable, parse_observables
 from qdl.sim import (
     REAL,
@@ -29,6 +29,7 @@ from qdl.sim import (
     final_state,
     gate_tensor,
     item_apply,
+    item_grad,
     observable_apply,
     plan_for,
     plan_tensors,
@@ -86,10 +87,10 @@ class AdjointExpval(torch.autograd.Function):
     """``<O>`` with gradients by the adjoint method (Jones & Gacon, arXiv:2009.02823).
 
     Inputs are the tensors of the fused plan's items (matrices ``(.., K, K)``, diagonals
-    ``(.., K)``, or ``None``). The backward sweep keeps three states, whatever the depth: ``φ`` (the
-    state, un-computed gate by gate), ``λ = Σ_o g_o O_o |ψ>`` (the loss-weighted bra,
-    carried back the same way) and one temporary. For a gate ``U`` on the way, the
-    gradient of ``L = Σ_o g_o <O_o>`` with respect to its entries is
+    ``(.., K)``, or ``None``). The backward sweep keeps three states, whatever the depth:
+    ``φ`` (the state, un-computed gate by gate, kept conjugated), ``λ = Σ_o g_o O_o |ψ>`` (the
+    loss-weighted bra, carried back the same way) and one spare. For a gate ``U`` on the
+    way, the gradient of ``L = Σ_o g_o <O_o>`` with respect to its entries is
     ``dL/dU_ij = 2 Σ_rest λ_i conj(φ_j)`` (torch's convention for complex inputs), from
     which autograd reaches the angles.
     """
@@ -109,45 +110,27 @@ class AdjointExpval(torch.autograd.Function):
         grads: list[torch.Tensor | None] = [None] * len(items)
         if not wanted:
             return (None, None, *grads)
-        (phi,) = ctx.saved_tensors
-        lam = weighted_observables(phi, ctx.plan.observables, grad_out)
+        (psi,) = ctx.saved_tensors
+        lam = weighted_observables(psi, ctx.plan.observables, grad_out)
+        # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
+        # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per gate.
+        phi = psi.conj().resolve_conj()
         # Two spare buffers: fused items write φ and λ into them, then the roles swap, so the
         # sweep allocates no state-sized tensor per gate.
         spare_phi, spare_lam = torch.empty_like(phi), torch.empty_like(phi)
         for i in range(len(items) - 1, wanted[0] - 1, -1):
             item, t = items[i], tensors[i]
-            new = item_apply(phi, item, t, adjoint=True, out=spare_phi)
+            new = item_apply(phi, item, None if t is None else t.conj(), adjoint=True,
+                             out=spare_phi)
             spare_phi, phi = (phi, new) if new.data_ptr() == spare_phi.data_ptr() else (
                 spare_phi, new)
             if i in wanted:
-                grads[i] = (_tensor_grad(lam, phi, item, t) if isinstance(item, Step)
-                            else item.grad(lam, phi, t))
+                grads[i] = item_grad(lam, phi, item, t)
             if i > wanted[0]:
                 new = item_apply(lam, item, t, adjoint=True, out=spare_lam)
                 spare_lam, lam = (lam, new) if new.data_ptr() == spare_lam.data_ptr() else (
                     spare_lam, new)
         return (None, None, *grads)
-
-
-def _tensor_grad(lam: torch.Tensor, phi: torch.Tensor, step: Step, t: torch.Tensor
-                 ) -> torch.Tensor:
-    """``2 Σ_rest λ_i conj(φ_j)`` over the step's wires, shaped like the gate tensor ``t``."""
-    if step.controls:
-        index = [slice(None)] * lam.dim()
-        for c in step.controls:
-            index[c + 1] = slice(1, 2)
-        lam, phi = lam[tuple(index)], phi[tuple(index)]
-    k = len(step.wires)
-    src = [w + 1 for w in step.wires]
-    dst = list(range(lam.dim() - k, lam.dim()))
-    lam = lam.movedim(src, dst).reshape(lam.shape[0], -1, 2**k)
-    phi = phi.movedim(src, dst).reshape(phi.shape[0], -1, 2**k).conj()
-    if step.kind is Kind.DIAGONAL:
-        g = 2 * (lam * phi).sum(1)
-    else:
-        g = 2 * torch.einsum("bri,brj->bij", lam, phi)
-    batched = t.dim() == (1 if step.kind is Kind.DIAGONAL else 2) + 1
-    return g if batched else g.sum(0)
 
 
 class ShiftExpval(torch.autograd.Function):

@@ -338,10 +338,10 @@ class Block:
             res = torch.matmul(m[:, None] if m.dim() == 3 else m, view, out=dst)
         return res.view(state.shape)
 
-    def grad(self, lam: torch.Tensor, phi: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """``dL/dM = 2 Σ λ_i conj(φ_j)`` over the other wires, shaped like ``m``."""
+    def grad(self, lam: torch.Tensor, phibar: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """``dL/dM = 2 Σ λ_i conj(φ_j)`` over the other wires (``phibar`` = conj(φ))."""
         k = len(self.per_wire)
-        lv, pv = _block_view(lam, self.lo, k), _block_view(phi, self.lo, k).conj()
+        lv, pv = _block_view(lam, self.lo, k), _block_view(phibar, self.lo, k)
         g = lv.squeeze(-1).mT @ pv.squeeze(-1) if lv.shape[-1] == 1 else (lv @ pv.mT).sum(1)
         return 2 * (g if m.dim() == 3 else g.sum(0))
 
@@ -434,6 +434,28 @@ def _flush_perms(perms: list[Step], n_qubits: int) -> list[PlanItem]:
     out: list[PlanItem] = [Perm(tuple(perms), n_qubits)] if len(perms) > 1 else list(perms)
     perms.clear()
     return out
+
+
+def item_grad(lam: torch.Tensor, phibar: torch.Tensor, item: PlanItem, t: torch.Tensor
+              ) -> torch.Tensor:
+    """``dL/dT = 2 Σ_rest λ_i conj(φ_j)`` for the tensor ``t`` of a plan item, shaped like it.
+
+    ``lam`` is the loss-weighted bra and ``phibar`` the conjugated state, both just before the
+    item in the adjoint sweep. (PyTorch's gradient for a complex input is ``∂L/∂Re + i ∂L/∂Im``.)
+    """
+    if isinstance(item, Block):
+        return item.grad(lam, phibar, t)
+    if item.controls:
+        index = _control_index(item.controls, lam.dim())
+        lam, phibar = lam[index], phibar[index]
+    k = len(item.wires)
+    src = [w + 1 for w in item.wires]
+    dst = list(range(lam.dim() - k, lam.dim()))
+    lam = lam.movedim(src, dst).reshape(lam.shape[0], -1, 2**k)
+    phibar = phibar.movedim(src, dst).reshape(phibar.shape[0], -1, 2**k)
+    g = 2 * ((lam * phibar).sum(1) if item.kind is Kind.DIAGONAL else lam.mT @ phibar)
+    batched = t.dim() == (1 if item.kind is Kind.DIAGONAL else 2) + 1
+    return g if batched else g.sum(0)
 
 
 def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor | None]:

@@ -354,9 +354,10 @@ class _Program:
     def _call(self, node: ast.FunctionCall, scope: dict[str, Expr], line: int,
               where: str) -> Expr:
         name = node.name.name
-        if name not in _FUNCTIONS or len(node.arguments) != 1:
-            raise _err(line, f"unknown function {name}() with {len(node.arguments)} argument(s); "
-                             f"known: {', '.join(sorted(_FUNCTIONS))} of one argument")
+        if name not in _FUNCTIONS:
+            raise _err(line, f"unknown function {name}(); known: {', '.join(sorted(_FUNCTIONS))}")
+        if len(node.arguments) != 1:
+            raise _err(line, f"function {name}() takes one argument, got {len(node.arguments)}")
         arg = self._expr(node.arguments[0], scope, line, where)
         return func("ln" if name == "log" else name, arg)
 
@@ -493,8 +494,8 @@ def _check_arity(gate: GateSpec | _GateDef, name: str, n_ctrl: int, n_args: int,
 
 
 def _describe(node: object) -> str:
-    words = re.sub(r"(?<!^)(?=[A-Z])", " ", type(node).__name__).lower()
-    return words
+    """``ForInLoop`` -> ``for in loop``: an AST node's kind in words."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", type(node).__name__).lower()
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,14 +599,14 @@ class _Walker:
             for q in stmt.qubits:
                 self.local_qubit(q, body, line)
             return
-        if isinstance(stmt, ast.QuantumGate):
-            name, count = stmt.name.name, len(stmt.qubits)
-        elif isinstance(stmt, ast.QuantumPhase):
-            name, count = "gphase", _controls(self.modifiers(stmt.modifiers, line))
-        else:
+        if not isinstance(stmt, ast.QuantumGate | ast.QuantumPhase):
             raise _err(line, f"{_describe(stmt)} is not allowed in the body of gate "
                              f"'{body.name}'; a gate body holds only gate calls and gphase")
         mods = self.modifiers(stmt.modifiers, line)
+        if isinstance(stmt, ast.QuantumGate):
+            name, count = stmt.name.name, len(stmt.qubits)
+        else:  # extra gphase operands beyond the controls only scope the global phase
+            name, count = "gphase", _controls(mods)
         where = (f" in the body of gate '{body.name}'; a gate body can use only its parameters "
                  f"({', '.join(body.params) or 'none'}), constants and pi/tau/euler")
         args = [self.p.expr(a, body.scope, line, where) for a in _arguments(stmt)]
