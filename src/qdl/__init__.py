@@ -2,8 +2,8 @@
 
 >>> import qdl
 >>> c = qdl.Circuit(2).h(0).cx(0, 1)
->>> qdl.expval(c, ["Z0 Z1"]).tolist()
-[1.0]
+>>> round(qdl.expval(c, ["Z0 Z1"]).item(), 6)
+1.0
 """
 
 from qdl.circuit import Circuit, Op

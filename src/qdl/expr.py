@@ -179,9 +179,10 @@ class Binary(Expr):
 
     def qasm(self, parent: int = 0) -> str:
         p = _PRECEDENCE[self.op]
-        # Right operands of - and / (and left of **) need brackets at equal precedence.
+        # Brackets at equal precedence keep the tree, so the text parses back to the same
+        # Expr: right operands of + - * / (left-associative) and the left operand of **.
         left = self.left.qasm(p + (self.op == "**"))
-        right = self.right.qasm(p + (self.op in "-/"))
+        right = self.right.qasm(p + (self.op != "**"))
         text = f"{left} {self.op} {right}"
         return f"({text})" if parent > p else text
 

@@ -21,6 +21,7 @@ from qdl.sim import (
     REAL,
     Bound,
     PlanItem,
+    Prep,
     Step,
     angles,
     bind,
@@ -120,6 +121,9 @@ class AdjointExpval(torch.autograd.Function):
         spare_phi, spare_lam = torch.empty_like(phi), torch.empty_like(phi)
         for i in range(len(items) - 1, wanted[0] - 1, -1):
             item, t = items[i], tensors[i]
+            if i == 0 and isinstance(item, Prep):
+                grads[0] = item_grad(lam, phi, item, t)
+                break
             new = item_apply(phi, item, None if t is None else t.conj(), adjoint=True,
                              out=spare_phi)
             spare_phi, phi = (phi, new) if new.data_ptr() == spare_phi.data_ptr() else (
@@ -278,15 +282,15 @@ def var(
 ) -> torch.Tensor:
     """Variances ``<O²> − <O>²`` (differentiable by backprop): ``(*batch, len(observables))``.
 
-    >>> var(Circuit(1).h(0), ["Z0", "X0"]).tolist()
+    >>> var(Circuit(1).h(0), ["Z0", "X0"], dtype=torch.complex128).round(decimals=9).tolist()
     [1.0, 0.0]
     """
     obs = parse_observables(observables, circuit.n_qubits)
     bound = bind(circuit, params, dtype, device)
     psi = final_state(circuit, bound)
     mean = expectation(psi, obs)
-    flat = psi.shape[0], -1
-    second = torch.stack([observable_apply(psi, o).reshape(flat).abs().square().sum(-1)
+    flat = -1, psi.shape[-1]
+    second = torch.stack([observable_apply(psi, o).reshape(flat).abs().square().sum(0)
                           for o in obs], -1)
     return (second - mean**2).clamp_min(0).reshape(*bound.batch_shape, len(obs))
 

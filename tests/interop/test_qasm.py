@@ -34,8 +34,7 @@ HEAD2 = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
 
 
 def slow_lane(text: str) -> str:
-    """The same program with every line sent to the reference parser (a trailing block
-    comment keeps a line out of the fast lane)."""
+    """The same program with every line forced to the reference parser by a block comment."""
     return "\n".join(line + " /* */" if line.strip() else line for line in text.split("\n"))
 
 
@@ -385,6 +384,11 @@ ERRORS = [
     ("opaque g a;", "opaque gate declarations are not supported"),
     ("rx(1/0) q[0];", "cannot evaluate 1.0 / 0.0"),
     ("rx(foo(1)) q[0];", "unknown function foo()"),
+    ("rx(arctan(1, 2)) q[0];", "function arctan() takes one argument, got 2"),
+    ("rx(1im) q[0];", "imaginary literal is not supported in angles"),
+    ("rx(1 % 2) q[0];", "operator '%' is not supported in angles"),
+    ("h q;\ncx q, q[0:0];", "applied to registers of different sizes [1, 2]"),
+    ("cx q[0:1], q[0:1];", "uses qubit q[0] more than once"),
     ("qubit[2] q;", "'q' is already declared (line 3)"),
     ("input float pi;", "'pi' is a reserved word"),
 ]
