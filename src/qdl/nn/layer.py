@@ -80,14 +80,15 @@ class QuantumLayer(nn.Module):
     def forward(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Outputs ``(*batch, len(observables))`` for features ``x`` of shape
         ``(*batch, len(inputs))`` (no argument when the layer has no inputs)."""
-        params = {name: self.weights[i] for i, name in enumerate(self.weight_names)}
+        # unbind is one autograd node for all weights; indexing would be one per weight.
+        params = dict(zip(self.weight_names, self.weights.unbind(), strict=True))
         if self.input_names:
             if x is None or x.shape[-1:] != (len(self.input_names),):
                 got = None if x is None else tuple(x.shape)
                 raise QDLError(f"QuantumLayer expects features of shape (..., "
                                f"{len(self.input_names)}) for inputs {self.input_names}, "
                                f"got {got}")
-            params.update({name: x[..., i] for i, name in enumerate(self.input_names)})
+            params.update(zip(self.input_names, x.unbind(-1), strict=True))
         dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
         return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
                       dtype=dtype, shots=self.shots, device=self.weights.device)

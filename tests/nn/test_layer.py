@@ -1,0 +1,143 @@
+"""QuantumLayer: a circuit inside ordinary torch models."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import qdl
+from qdl.nn import QuantumLayer
+
+METHODS = ["backprop", "adjoint", "parameter-shift", "finite-diff"]
+
+
+def _circuit(n=2):
+    c = qdl.Circuit(n)
+    for i in range(n):
+        c.ry(i, f"x{i}")
+    for i in range(n):
+        c.rx(i, f"a{i}").rz(i, f"b{i}")
+    for i in range(n - 1):
+        c.cx(i, i + 1)
+    c.ry(0, "a0")
+    return c
+
+
+def _model(method, dtype=torch.float64):
+    torch.manual_seed(0)
+    layer = QuantumLayer(_circuit(), ["Z0", "Z1", "X0 X1"], inputs=["x0", "x1"],
+                         diff_method=method, dtype=torch.complex128)
+    return nn.Sequential(nn.Linear(3, 2), layer, nn.Linear(3, 1)).to(dtype)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradients_reach_first_linear_and_match_finite_differences(method):
+    """d loss / d (first Linear weight) equals a central finite difference, every method."""
+    model = _model(method)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    model(x).sum().backward()
+    grad = model[0].weight.grad.clone()
+    h = 1e-6
+    w = model[0].weight
+    fd = torch.zeros_like(w)
+    with torch.no_grad():
+        for idx in np.ndindex(*w.shape):
+            w[idx] += h
+            up = model(x).sum()
+            w[idx] -= 2 * h
+            down = model(x).sum()
+            w[idx] += h
+            fd[idx] = (up - down) / (2 * h)
+    tol = 1e-4 if method == "finite-diff" else 1e-7
+    assert torch.allclose(grad, fd, atol=tol), (grad, fd)
+    assert model[1].weights.grad is not None and model[1].weights.grad.abs().sum() > 0
+
+
+def test_layer_output_matches_closed_form():
+    """One qubit, ry(x) then rx(a): <Z> = cos(x)·cos(a) (independent closed form)."""
+    c = qdl.Circuit(1).ry(0, "x").rx(0, "a")
+    layer = QuantumLayer(c, ["Z0"], inputs=["x"], dtype=torch.complex128)
+    with torch.no_grad():
+        layer.weights.fill_(0.7)
+    x = torch.tensor([[0.1], [1.3], [2.9]], dtype=torch.float64)
+    want = torch.cos(x[:, 0]) * math.cos(0.7)
+    assert torch.allclose(layer(x)[:, 0], want, atol=1e-12)
+
+
+def test_state_dict_round_trip_gives_identical_outputs():
+    """Saving and loading the state_dict reproduces the outputs exactly."""
+    model = _model("adjoint")
+    x = torch.randn(5, 3, dtype=torch.float64)
+    other = _model("adjoint")
+    torch.manual_seed(123)
+    nn.init.normal_(other[1].weights)
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(model(x), other(x))
+
+
+def test_float32_and_double_switch_precision():
+    """A complex64 layer gives float32 outputs; .double() makes it complex128/float64."""
+    layer = QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"])
+    x = torch.rand(3, 2)
+    assert layer(x).dtype == torch.float32
+    layer = layer.double()
+    assert layer(x.double()).dtype == torch.float64
+
+
+def test_no_grad_inference_and_batch_shapes():
+    """Under no_grad the layer runs; leading dims of the features are kept."""
+    layer = QuantumLayer(_circuit(), ["Z0", "Z1"], inputs=["x0", "x1"])
+    with torch.no_grad():
+        out = layer(torch.rand(2, 3, 2))
+    assert out.shape == (2, 3, 2) and not out.requires_grad
+
+
+@pytest.mark.parametrize("bad", [torch.rand(3, 3), torch.rand(3), None])
+def test_wrong_feature_count_is_a_clear_error(bad):
+    """Features with the wrong last dimension raise QDLError naming the expected shape."""
+    layer = QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"])
+    with pytest.raises(qdl.QDLError, match=r"\(\.\.\., 2\)"):
+        layer(bad)
+
+
+def test_nan_features_are_rejected():
+    """NaN in the features is a QDLError, not a silent NaN output."""
+    layer = QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"])
+    with pytest.raises(qdl.QDLError, match="NaN"):
+        layer(torch.tensor([[0.1, float("nan")]]))
+
+
+def test_unknown_input_name_and_init():
+    """Inputs that are not circuit parameters, and unknown inits, are QDLErrors."""
+    with pytest.raises(qdl.QDLError, match="not parameters"):
+        QuantumLayer(_circuit(), ["Z0"], inputs=["nope"])
+    with pytest.raises(qdl.QDLError, match="unknown init"):
+        QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"], init="bogus")
+
+
+def test_small_init_is_small_and_repr_counts():
+    """init='small' gives angles near 0; the repr shows qubits and the weight count."""
+    torch.manual_seed(0)
+    layer = QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"], init="small")
+    assert layer.weights.abs().max() < 0.5
+    assert "n_qubits=2" in repr(layer) and "weights=4" in repr(layer)
+
+
+def test_trains_xor_like_task():
+    """A hybrid model learns a small separable task: loss drops below half its start."""
+    torch.manual_seed(1)
+    x = torch.rand(64, 2) * math.pi
+    y = (torch.cos(x[:, 0]) * torch.cos(x[:, 1]) > 0).float()
+    layer = QuantumLayer(_circuit(), ["Z0 Z1"], inputs=["x0", "x1"], init="small")
+    head = nn.Linear(1, 1)
+    opt = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=0.1)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(head(layer(x))[:, 0], y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
