@@ -137,6 +137,8 @@ def _table(rows: list[dict], peers: list[str]) -> str:
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
+    if value < 1:
+        return f"{value:.3f} ms"
     return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
