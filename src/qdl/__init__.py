@@ -6,6 +6,7 @@
 1.0
 """
 
+from qdl import nn
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES

@@ -1,0 +1,33 @@
+"""The README's examples run as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from qdl.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_quickstart_runs():
+    """Every python block in the README executes without error."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+
+
+def test_main_command_runs(capsys, monkeypatch):
+    """The README's `qdl run` command succeeds from the repository root."""
+    line = re.search(r"^qdl run .*$", README.read_text(), re.M).group(0)
+    monkeypatch.chdir(README.parent)
+    args = [a.strip('"') for a in re.findall(r'"[^"]*"|\S+', line)[1:]]
+    assert main(args) == 0
+    assert "<X0 X1> =" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", ["examples/bell_param.qasm", ".ci/run"])
+def test_referenced_files_exist(path):
+    """Files the README names are in the repository."""
+    assert (README.parent / path).exists()
