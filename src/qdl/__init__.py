@@ -22,6 +22,7 @@ __all__ = [
     "Op",
     "QDLError",
     "expval",
+    "nn",
     "probs",
     "sample",
     "state",

@@ -1,0 +1,311 @@
+"""Batched statevector simulation on torch: a few pure functions over new tensors.
+
+Shapes: inside the simulator a state is ``(2, ..., 2, B)``: one axis per wire (wire ``w`` on
+axis ``w``, wire 0 the most significant bit of a flat index) and the flattened batch
+``B >= 1`` last. Batch-last makes a gate on some wires one GEMM whose columns run over the
+other wires *and* the batch, and a basis permutation a gather of contiguous rows; measured
+here both are 3-6x faster than with the batch first. Public results are batch-first. Dtype
+``complex64`` (default) or ``complex128``; gate angles use the matching real dtype.
+
+Gates are applied without ``2**n``-sized matrices: diagonal gates multiply by a phase vector,
+permutation gates (``x``, ``cx``, ``swap``, ``ccx`` ...) move indices, general gates contract
+a ``2**k × 2**k`` matrix with the target axes, controlled general gates touch only the
+control-is-one slice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from qdl.circuit import Circuit, Op
+from qdl.errors import QDLError
+from qdl.gates import GATES, Kind, controlled_diag, controlled_perm
+
+REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+STATE_COPIES = 4  # a run keeps the state, its update and (adjoint) two more
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op compiled for the simulator.
+
+    Attributes:
+        op: the circuit op.
+        kind: how it is applied.
+        wires: wires the gate tensor spans (controls included for diagonal/permutation).
+        controls: control wires handled by slicing (general gates only).
+        perm: basis permutation over ``wires`` for permutation steps.
+    """
+
+    op: Op
+    kind: Kind
+    wires: tuple[int, ...]
+    controls: tuple[int, ...]
+    perm: tuple[int, ...] | None
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the gate's angles depend on a named parameter."""
+        return any(p.symbols() for p in self.op.params)
+
+
+@lru_cache(maxsize=256)
+def _compile(ops: tuple[Op, ...]) -> tuple[Step, ...]:
+    steps = []
+    for op in ops:
+        spec = GATES[op.name]
+        base = GATES[spec.base] if spec.base else spec
+        nc = op.num_controls
+        if base.kind is Kind.GENERAL:
+            steps.append(Step(op, base.kind, op.wires[nc:], op.wires[:nc], None))
+        else:
+            perm = controlled_perm(base.perm, nc) if base.perm else None
+            steps.append(Step(op, base.kind, op.wires, (), perm))
+    return tuple(steps)
+
+
+def compile_circuit(circuit: Circuit) -> tuple[Step, ...]:
+    """The circuit's ops as simulator steps (cached on the op sequence).
+
+    >>> [s.kind.value for s in compile_circuit(Circuit(2).h(0).cx(0, 1))]
+    ['general', 'permutation']
+    """
+    return _compile(circuit.ops)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Parameters checked and converted for one run.
+
+    Attributes:
+        env: name -> real tensor of shape ``()`` or ``(B,)``.
+        batch_shape: the broadcast batch shape users see (``()`` when unbatched).
+        dtype: complex dtype of the state.
+        device: where the run happens.
+    """
+
+    env: dict[str, torch.Tensor]
+    batch_shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+    @property
+    def batch(self) -> int:
+        """Flattened batch size ``B`` (1 when unbatched)."""
+        return math.prod(self.batch_shape)
+
+
+def bind(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> Bound:
+    """Check ``params`` against the circuit's parameters and broadcast their batch shapes.
+
+    Also checks, before anything is allocated, that the state fits in free memory.
+
+    >>> bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(3)}).batch_shape
+    (3,)
+    """
+    if dtype not in REAL:
+        raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    params = dict(params or {})
+    names = circuit.parameters
+    missing = [n for n in names if n not in params]
+    extra = [n for n in params if n not in names]
+    if missing:
+        raise QDLError(f"missing value for parameter(s) {', '.join(missing)}; the circuit's "
+                       f"parameters are {list(names)}")
+    if extra:
+        raise QDLError(f"unknown parameter(s) {', '.join(map(str, extra))}; the circuit's "
+                       f"parameters are {list(names)}")
+    real = REAL[dtype]
+    if device is None:
+        device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
+    device = torch.device(device)
+    tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
+    if tensors:
+        # One finiteness check for all parameters; the slow search names the culprit.
+        flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
+        if not bool(torch.isfinite(flat).all()):
+            bad = next(n for n, t in tensors.items() if not torch.isfinite(t.detach()).all())
+            raise QDLError(f"parameter {bad!r} contains NaN or inf values")
+    try:
+        batch_shape = torch.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except RuntimeError:
+        shapes = {n: tuple(t.shape) for n, t in tensors.items()}
+        raise QDLError(f"parameter batch shapes do not broadcast: {shapes}") from None
+    env = {n: t.expand(batch_shape).reshape(-1) if t.dim() else t for n, t in tensors.items()}
+    bound = Bound(env, tuple(batch_shape), dtype, device)
+    check_memory(circuit.n_qubits, bound.batch, dtype, device)
+    return bound
+
+
+def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(value, np.ndarray | np.generic):
+        value = torch.from_numpy(np.asarray(value))
+    if isinstance(value, bool) or not isinstance(value, int | float | torch.Tensor):
+        raise QDLError(f"parameter {name!r} must be a float or a real tensor, got "
+                       f"{type(value).__name__}")
+    # A Python float goes straight to the target dtype: as_tensor would round it to float32.
+    t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=real)
+    if t.is_complex():
+        raise QDLError(f"parameter {name!r} must be real, got a complex tensor")
+    return t.to(device=device, dtype=real)
+
+
+def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Raise ``QDLError`` before allocating when the run cannot fit in free memory.
+
+    >>> check_memory(40, 1, torch.complex64, torch.device("cpu"))
+    Traceback (most recent call last):
+    qdl.errors.QDLError: a 40-qubit state with batch 1 in complex64 needs 32.0 TiB ...
+    """
+    item = torch.empty((), dtype=dtype).element_size()
+    state = batch * item * 2.0**n_qubits
+    need = STATE_COPIES * state
+    free = _free_bytes(device)
+    if need > free:
+        raise QDLError(
+            f"a {n_qubits}-qubit state with batch {batch} in {str(dtype).split('.')[-1]} "
+            f"needs {_size(need)} ({STATE_COPIES} states of {_size(state)}) but only "
+            f"{_size(free)} is free on {device}; reduce the qubit count or the batch size"
+        )
+
+
+def _free_bytes(device: torch.device) -> float:
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return float(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"
+
+
+def zero_state(
+    n_qubits: int, batch: int = 1, dtype: torch.dtype = torch.complex64, device: object = None
+) -> torch.Tensor:
+    """|0...0> for a batch: shape ``(2, ..., 2, batch)``.
+
+    >>> zero_state(2).reshape(-1).tolist()
+    [(1+0j), 0j, 0j, 0j]
+    """
+    state = torch.zeros((2,) * n_qubits + (batch,), dtype=dtype, device=device)
+    state.view(-1, batch)[0] = 1
+    return state
+
+
+def angles(step: Step, bound: Bound) -> list[torch.Tensor]:
+    """The step's evaluated angles, each a real tensor of shape ``()`` or ``(B,)``."""
+    real = REAL[bound.dtype]
+    return [_value(p.evaluate(bound.env), real, bound.device) for p in step.op.params]
+
+
+def gate_tensor(
+    step: Step, bound: Bound, values: Sequence[torch.Tensor] | None = None
+) -> torch.Tensor | None:
+    """The step's diagonal ``(.., K)`` or matrix ``(.., K, K)``, batched as its angles.
+
+    Leading dimension ``B`` only when some angle is batched. ``None`` for permutations.
+    ``values`` overrides the angles (parameter shifts use it).
+    """
+    if step.kind is Kind.PERMUTATION:
+        return None
+    spec = GATES[step.op.name]
+    base = GATES[spec.base] if spec.base else spec
+    values = angles(step, bound) if values is None else list(values)
+    values = list(torch.broadcast_tensors(*values)) if values else values
+    t = base.fn(values).to(device=bound.device, dtype=bound.dtype)  # type: ignore[misc]
+    if step.kind is Kind.DIAGONAL and len(step.wires) > base.num_wires:
+        t = controlled_diag(t, len(step.wires) - base.num_wires)
+    return t
+
+
+def _value(v: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
+    return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=real, device=device)
+
+
+def apply(state: torch.Tensor, step: Step, tensor: torch.Tensor | None, adjoint: bool = False
+          ) -> torch.Tensor:
+    """Apply one step (or its inverse) to ``state`` of shape ``(2, ..., 2, B)``."""
+    if step.kind is Kind.PERMUTATION:
+        perm = step.perm
+        if adjoint:
+            perm = tuple(sorted(range(len(perm)), key=perm.__getitem__))  # type: ignore[arg-type]
+        return _apply_perm(state, perm, step.wires)  # type: ignore[arg-type]
+    if adjoint:
+        tensor = tensor.conj() if step.kind is Kind.DIAGONAL else tensor.mT.conj()  # type: ignore[union-attr]
+    if step.kind is Kind.DIAGONAL:
+        return state * _diag_view(tensor, step.wires, state.dim())  # type: ignore[arg-type]
+    if not step.controls:
+        return _apply_matrix(state, tensor, step.wires)  # type: ignore[arg-type]
+    index = _control_index(step.controls, state.dim())
+    out = state.clone()
+    out[index] = _apply_matrix(state[index], tensor, step.wires)  # type: ignore[arg-type]
+    return out
+
+
+def _control_index(controls: Sequence[int], ndim: int) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    for c in controls:
+        index[c] = slice(1, 2)
+    return tuple(index)
+
+
+def _to_front(state: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    """The state with ``wires`` moved to the front, as ``(2**k, rest, B)``."""
+    moved = state.movedim(list(wires), list(range(len(wires))))
+    return moved.reshape(2 ** len(wires), -1, state.shape[-1])
+
+
+def _from_front(flat: torch.Tensor, like: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    k = len(wires)
+    shape = (2,) * k + tuple(d for a, d in enumerate(like.shape) if a not in wires)
+    return flat.reshape(shape).movedim(list(range(k)), list(wires))
+
+
+def _apply_matrix(state: torch.Tensor, m: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    flat = _to_front(state, wires)
+    if m.dim() == 2:
+        out = (m @ flat.reshape(flat.shape[0], -1)).reshape(flat.shape)
+    else:
+        out = torch.einsum("bij,jrb->irb", m, flat)
+    return _from_front(out, state, wires)
+
+
+def _diag_view(d: torch.Tensor, wires: Sequence[int], ndim: int) -> torch.Tensor:
+    """Reshape a diagonal ``(K,)`` or ``(B, K)`` to broadcast against the state."""
+    k = len(wires)
+    batch = d.shape[0] if d.dim() == 2 else 1
+    d = d.reshape((batch,) + (2,) * k)
+    order = sorted(range(k), key=lambda i: wires[i])
+    d = d.permute(*(i + 1 for i in order), 0)
+    shape = [1] * (ndim - 1) + [batch]
+    for w in wires:
+        shape[w] = 2
+    return d.reshape(shape)
+
+
+def _apply_perm(state: torch.Tensor, perm: Sequence[int], wires: Sequence[int]) -> torch.Tensor:
+    if len(wires) == 1:
+        return state.flip(wires[0])
+    index = torch.tensor(perm, device=state.device)
+    return _from_front(_to_front(state, wires).index_select(0, index), state, wires)
