@@ -163,10 +163,10 @@ def _rxx_like(pauli: str) -> Callable[[Params], torch.Tensor]:
 
     def fn(p: Params) -> torch.Tensor:
         c, s = torch.cos(p[0] / 2), torch.sin(p[0] / 2)
-        eye = torch.eye(4, dtype=gen.dtype)
         cc = torch.complex(c, 0 * c)[..., None, None]
         ss = torch.complex(0 * s, -s)[..., None, None]
-        return cc * eye.to(cc.dtype) + ss * gen.to(cc.dtype)
+        eye = torch.eye(4, dtype=cc.dtype, device=cc.device)
+        return cc * eye + ss * gen.to(cc)
 
     return fn
 
