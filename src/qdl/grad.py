@@ -24,12 +24,12 @@ from qdl.sim import (
     Prep,
     Step,
     angles,
+    apply_into,
     bind,
     compile_circuit,
     expectation,
     final_state,
     gate_tensor,
-    item_apply,
     item_grad,
     observable_apply,
     plan_for,
@@ -116,24 +116,19 @@ class AdjointExpval(torch.autograd.Function):
         # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
         # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per gate.
         phi = psi.conj().resolve_conj()
-        # Two spare buffers: fused items write φ and λ into them, then the roles swap, so the
-        # sweep allocates no state-sized tensor per gate.
+        # One spare buffer each for φ and λ: the sweep allocates no state per gate.
         spare_phi, spare_lam = torch.empty_like(phi), torch.empty_like(phi)
         for i in range(len(items) - 1, wanted[0] - 1, -1):
             item, t = items[i], tensors[i]
             if i == 0 and isinstance(item, Prep):
                 grads[0] = item_grad(lam, phi, item, t)
                 break
-            new = item_apply(phi, item, None if t is None else t.conj(), adjoint=True,
-                             out=spare_phi)
-            spare_phi, phi = (phi, new) if new.data_ptr() == spare_phi.data_ptr() else (
-                spare_phi, new)
+            tbar = None if t is None else t.conj()
+            phi, spare_phi = apply_into(phi, item, tbar, spare_phi, adjoint=True)
             if i in wanted:
                 grads[i] = item_grad(lam, phi, item, t)
             if i > wanted[0]:
-                new = item_apply(lam, item, t, adjoint=True, out=spare_lam)
-                spare_lam, lam = (lam, new) if new.data_ptr() == spare_lam.data_ptr() else (
-                    spare_lam, new)
+                lam, spare_lam = apply_into(lam, item, t, spare_lam, adjoint=True)
         return (None, None, *grads)
 
 

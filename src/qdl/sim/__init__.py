@@ -39,6 +39,7 @@ from qdl.sim.plan import (
     Perm,
     PlanItem,
     Prep,
+    apply_into,
     final_state,
     fuse,
     item_apply,
@@ -50,7 +51,8 @@ from qdl.sim.plan import (
 
 __all__ = [
     "FUSE_WIDTH", "REAL", "Block", "Bound", "Perm", "PlanItem", "Prep", "Step",
-    "angles", "apply", "bind", "bits", "check_memory", "compile_circuit", "expectation",
+    "angles", "apply", "apply_into", "bind", "bits", "check_memory", "compile_circuit",
+    "expectation",
     "final_state", "fuse", "gate_tensor", "item_apply", "item_grad", "observable_apply",
     "plan_for", "plan_tensors", "probabilities", "probs", "run", "sample",
     "sample_indices", "shot_expectation", "state", "weighted_observables", "zero_state",

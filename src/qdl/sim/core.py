@@ -50,11 +50,6 @@ class Step:
     controls: tuple[int, ...]
     perm: tuple[int, ...] | None
 
-    @property
-    def trainable(self) -> bool:
-        """Whether the gate's angles depend on a named parameter."""
-        return any(p.symbols() for p in self.op.params)
-
 
 @lru_cache(maxsize=256)
 def _compile(ops: tuple[Op, ...]) -> tuple[Step, ...]:

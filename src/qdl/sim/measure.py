@@ -140,6 +140,7 @@ def _z_expectation(state: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
 def probabilities(state: torch.Tensor, wires: Sequence[int] | None = None) -> torch.Tensor:
     """Basis-state probabilities ``(B, 2**len(wires))`` over ``wires`` in the order given.
 
+    >>> from qdl.sim.core import zero_state
     >>> probabilities(zero_state(2), [1]).tolist()
     [[1.0, 0.0]]
     """
