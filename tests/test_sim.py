@@ -307,3 +307,10 @@ def test_cuda_matches_cpu():
     for k in gpu:
         np.testing.assert_allclose(gpu[k].grad.cpu().numpy(), cpu_req[k].grad.numpy(),
                                    atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_without_gpu_is_a_clear_error():
+    """Asking for device='cuda' on a machine without a GPU raises QDLError, not an assert."""
+    with pytest.raises(qdl.QDLError, match="CUDA"):
+        qdl.state(qdl.Circuit(1).h(0), device="cuda")

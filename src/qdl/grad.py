@@ -116,19 +116,19 @@ class AdjointExpval(torch.autograd.Function):
         # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
         # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per gate.
         phi = psi.conj().resolve_conj()
-        # One spare buffer each for φ and λ: the sweep allocates no state per gate.
-        spare_phi, spare_lam = torch.empty_like(phi), torch.empty_like(phi)
+        # One spare buffer, passed back and forth between φ and λ: with ψ, four states.
+        spare = torch.empty_like(phi)
         for i in range(len(items) - 1, wanted[0] - 1, -1):
             item, t = items[i], tensors[i]
             if i == 0 and isinstance(item, Prep):
                 grads[0] = item_grad(lam, phi, item, t)
                 break
             tbar = None if t is None else t.conj()
-            phi, spare_phi = apply_into(phi, item, tbar, spare_phi, adjoint=True)
+            phi, spare = apply_into(phi, item, tbar, spare, adjoint=True)
             if i in wanted:
                 grads[i] = item_grad(lam, phi, item, t)
             if i > wanted[0]:
-                lam, spare_lam = apply_into(lam, item, t, spare_lam, adjoint=True)
+                lam, spare = apply_into(lam, item, t, spare, adjoint=True)
         return (None, None, *grads)
 
 

@@ -29,7 +29,7 @@ from qdl.errors import QDLError
 from qdl.gates import GATES, Kind, controlled_diag, controlled_perm
 
 REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
-STATE_COPIES = 4  # a run keeps the state, its update and (adjoint) two more
+STATE_COPIES = 4  # the adjoint sweep keeps ψ, conj(φ), λ and one spare
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ def bind(
     if device is None:
         device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
     device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise QDLError("device 'cuda' was asked for but torch sees no CUDA GPU; use 'cpu'")
     tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
     if tensors:
         # One finiteness check for all parameters; the slow search names the culprit.
