@@ -107,7 +107,9 @@ class QuantumKernel(nn.Module):
     def forward(self, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
         """Gram matrix ``K[i, j] = k(x1_i, x2_j)``, ``(N, M)``; ``K(x1, x1)`` if ``x2`` is None.
 
-        Differentiable with respect to the features.
+        Differentiable with respect to the features; note that autograd then keeps every
+        tile's states for the backward pass, so compute large matrices under
+        ``torch.no_grad()`` (as :class:`qdl.sklearn.QSVC` does) to keep the memory bound.
         """
         real = module_dtype(self)
         x1 = check_features(x1, self.n_features, "QuantumKernel", real)
@@ -121,15 +123,20 @@ class QuantumKernel(nn.Module):
         out = torch.empty(len(x1), len(x2), dtype=real, device=self.bandwidth.device)
         for i, r in enumerate(rows):
             left = cached[i] if symmetric and cached[i] is not None else self.states(x1[r])
-            left = left.conj()
             for j in range(i if symmetric else 0, len(cols)):
                 c = cols[j]
                 right = cached[j] if cached[j] is not None else self.states(x2[c])
-                tile = (left @ right.T).abs().square()
+                tile = self.fidelities(left, right)
                 out[r, c] = tile
                 if symmetric and j > i:
                     out[c, r] = tile.T
         return out
+
+    @staticmethod
+    def fidelities(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """``|⟨left_i|right_j⟩|²`` for states ``(N, d)`` and ``(M, d)``: one tile ``(N, M)``."""
+        overlap = left.conj() @ right.T
+        return overlap.real.square() + overlap.imag.square()  # smooth, unlike abs() at 0
 
     def _cached_states(self, x: torch.Tensor, tiles: list[slice]) -> list[torch.Tensor | None]:
         """States of the first tiles that fit in ``cache_mib``; ``None`` for the rest."""

@@ -29,7 +29,7 @@ def train_model(
     Args:
         model: any module mapping ``x`` to logits (``cross_entropy``, ``y`` class indices) or
             to outputs of ``y``'s shape (``mse``).
-        x: inputs ``(N, ...)``; cast to the model's dtype.
+        x: inputs ``(N, ...)``; moved to the model's device and cast to its dtype.
         y: targets ``(N,)`` class indices, or ``(N, ...)`` real targets.
         loss: ``cross_entropy`` or ``mse``.
         epochs: passes over the data.
@@ -56,7 +56,9 @@ def train_model(
         raise QDLError(f"x and y must hold the same, non-zero number of samples; got {n} and "
                        f"{len(y)}")
     size = n if batch_size is None else min(check_int(batch_size, "batch_size"), n)
-    x = x.to(module_dtype(model))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    x = torch.as_tensor(x).to(device=device, dtype=module_dtype(model))
+    y = torch.as_tensor(y).to(device)
     y = y.long() if loss == "cross_entropy" else y.to(module_dtype(model))
     criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,

@@ -65,7 +65,10 @@ class VQC(nn.Module):
         ansatz: ``strongly_entangling``, ``basic`` or ``hardware_efficient`` (not used by
             ``reuploading``).
         readout: ``parity`` or ``z``.
-        init: initialisation of the circuit weights (see :class:`qdl.nn.QuantumLayer`).
+        init: initialisation of the circuit weights (see :class:`qdl.nn.QuantumLayer`); the
+            default ``small`` starts near the identity, which trained the re-uploading
+            classifier reliably (>= 0.95 on the circle task for 8 of 8 seeds, against 5 of 8
+            with ``uniform``).
         diff_method: see :func:`qdl.expval`.
         dtype: real dtype of the parameters (default: torch's default dtype).
 
@@ -87,7 +90,7 @@ class VQC(nn.Module):
         feature_map: str = "angle",
         ansatz: str = "strongly_entangling",
         readout: str = "parity",
-        init: str = "uniform",
+        init: str = "small",
         diff_method: str = "best",
         dtype: torch.dtype | None = None,
     ):
