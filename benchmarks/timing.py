@@ -8,6 +8,7 @@ resident set size.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import resource
@@ -31,7 +32,8 @@ def _set_threads(threads: int = THREADS) -> None:
 
 
 def measure(
-    callables: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+    callables: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
+    pause_s: float = 0.01,
 ) -> dict[str, list[float]]:
     """Time each callable ``repeats`` times (round-robin) after ``warmup`` calls each.
 
@@ -42,11 +44,24 @@ def measure(
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in callables}
-    for _ in range(repeats):
-        for name, fn in callables.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
+    names = list(callables)
+    for r in range(repeats):
+        # Rotate the order each round so no contender always follows the same neighbour
+        # (the one before it decides how warm caches and the allocator are).
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            fn = callables[name]
+            # Between calls: collect garbage and let OpenMP pools (torch, qulacs, lightning)
+            # stop spin-waiting, so one contender's leftovers (PennyLane leaves many Python
+            # objects) do not land in the next one's time. As timeit does, no GC while timing.
+            gc.collect()
+            time.sleep(pause_s)
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+            finally:
+                gc.enable()
     return times
 
 
