@@ -45,3 +45,16 @@ def dtype(request: pytest.FixtureRequest) -> torch.dtype:
 def atol(dtype: torch.dtype) -> float:
     """Tolerance matching ``dtype``."""
     return ATOL[dtype]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch intra-op thread for the duration of a test.
+
+    Small tensors gain nothing from a second thread, and on a busy 2-core machine OpenMP
+    spin-waiting makes them several times slower (see README, known limitations).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

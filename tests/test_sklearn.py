@@ -17,12 +17,8 @@ import qdl
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: a second intra-op thread only slows them down on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Small tensors: one torch thread (fixture in tests/conftest.py)."""
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

@@ -133,3 +133,17 @@ def trainable_layers(ansatz: str, n_qubits: int, layers: int) -> Circuit:
     if ansatz not in builders:
         raise QDLError(f"unknown ansatz {ansatz!r}; choose one of {', '.join(builders)}")
     return builders[ansatz](n_qubits, layers)
+
+
+class Classifier(nn.Module):
+    """``predict_proba`` / ``predict`` for modules whose ``forward`` returns logits."""
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``softmax(logits)``, ``(B, n_classes)``."""
+        return torch.softmax(self(x), -1)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Most likely class index per sample, ``(B,)``."""
+        return self(x).argmax(-1)

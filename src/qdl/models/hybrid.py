@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from qdl.models._common import (
+    Classifier,
     check_features,
     check_int,
     check_sizes,
@@ -58,7 +59,7 @@ class _Hybrid(nn.Module):
         return self.head(self.quantum(self.angles(x)))
 
 
-class HybridClassifier(_Hybrid):
+class HybridClassifier(Classifier, _Hybrid):
     """Classical pre-net → quantum layer → classical head, returning class logits.
 
     The pre-net (``Linear`` layers of widths ``hidden`` with ``tanh`` between them) maps the
@@ -111,15 +112,6 @@ class HybridClassifier(_Hybrid):
         super().__init__(n_features, n_classes, n_qubits, layers, hidden, head_hidden, ansatz,
                          init, diff_method, dtype)
 
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``softmax(logits)``, ``(B, n_classes)``."""
-        return torch.softmax(self(x), -1)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Most likely class index per sample, ``(B,)``."""
-        return self(x).argmax(-1)
 
 
 class HybridRegressor(_Hybrid):

@@ -8,6 +8,7 @@ from torch import nn
 from qdl.circuit import Circuit
 from qdl.errors import QDLError
 from qdl.models._common import (
+    Classifier,
     check_features,
     check_int,
     module_dtype,
@@ -33,7 +34,7 @@ def _build(n_features: int, n_qubits: int, layers: int, feature_map: str, ansatz
     return encoder.extend(trainable_layers(ansatz, n_qubits, layers))
 
 
-class VQC(nn.Module):
+class VQC(Classifier):
     """A variational quantum classifier: every learned weight but one scale is in the circuit.
 
     Circuit: a feature map, then ``layers`` trainable layers; readout:
@@ -130,12 +131,3 @@ class VQC(nn.Module):
         e = self.scale * self.quantum(x)
         return torch.cat([e, -e], -1) if self.n_classes == 2 else e
 
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``(B, n_classes)``."""
-        return torch.softmax(self(x), -1)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Most likely class index per sample, ``(B,)``."""
-        return self(x).argmax(-1)
