@@ -304,5 +304,11 @@ def _diag_view(d: torch.Tensor, wires: Sequence[int], ndim: int) -> torch.Tensor
 def _apply_perm(state: torch.Tensor, perm: Sequence[int], wires: Sequence[int]) -> torch.Tensor:
     if len(wires) == 1:
         return state.flip(wires[0])
-    index = torch.tensor(perm, device=state.device)
+    index = _index(tuple(perm), state.device)
     return _from_front(_to_front(state, wires).index_select(0, index), state, wires)
+
+
+@lru_cache(maxsize=256)
+def _index(perm: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """A permutation as an index tensor on ``device``, made once."""
+    return torch.tensor(perm, device=device)

@@ -78,7 +78,7 @@ class Perm:
 
     def tensor(self, bound: Bound) -> torch.Tensor:
         """Rows: the gather index and its inverse, ``(2, 2**n)`` int64."""
-        return _full_perm(self.steps, self.n_qubits).to(bound.device)
+        return _full_perm(self.steps, self.n_qubits, bound.device)
 
     def apply(self, state: torch.Tensor, index: torch.Tensor, adjoint: bool = False,
               out: torch.Tensor | None = None) -> torch.Tensor:
@@ -88,12 +88,13 @@ class Perm:
 
 
 @lru_cache(maxsize=64)
-def _full_perm(steps: tuple[Step, ...], n: int) -> torch.Tensor:
+def _full_perm(steps: tuple[Step, ...], n: int, device: torch.device) -> torch.Tensor:
+    # Cached per device: no host-to-device copy of the index inside the hot loop.
     index = torch.arange(2**n).reshape((2,) * n + (1,))
     for step in steps:
         index = apply(index, step, None)
     index = index.reshape(-1)
-    return torch.stack([index, torch.argsort(index)])
+    return torch.stack([index, torch.argsort(index)]).to(device)
 
 
 def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
