@@ -72,14 +72,11 @@ def _batch_view(weights: torch.Tensor, ndim: int) -> torch.Tensor:
     return weights.reshape((1,) * (ndim - 1) + (-1,))
 
 
-def observable_apply(state: torch.Tensor, obs: Observable,
-                     weights: torch.Tensor | None = None) -> torch.Tensor:
-    """``O|ψ>`` (times per-batch ``weights`` of shape ``(B,)`` if given)."""
+def observable_apply(state: torch.Tensor, obs: Observable) -> torch.Tensor:
+    """``O|ψ>`` for a Pauli sum ``O``."""
     out = torch.zeros_like(state)
     for term in obs.terms:
         out = out + term.coeff * apply_pauli(state, term.paulis)
-    if weights is not None:
-        out = out * _batch_view(weights, state.dim()).to(state.dtype)
     return out
 
 
@@ -200,8 +197,7 @@ def shot_expectation(
             for w, p in term.paulis:
                 for g in _ROTATE[p]:
                     step = _compile((Op(g, (w,)),))[0]
-                    base = GATES[g].fn([]).to(state.dtype) if GATES[g].fn else None  # type: ignore[misc]
-                    rotated = apply(rotated, step, base)
+                    rotated = apply(rotated, step, GATES[g].fn([]).to(state))  # type: ignore[misc]
             wires = [w for w, _ in term.paulis]
             idx = sample_indices(probabilities(rotated, wires), shots, generator)
             parity = bits(idx, len(wires)).sum(-1) % 2

@@ -36,15 +36,11 @@ class Block:
     ``per_wire[i]`` lists the steps on wire ``lo + i`` in the order they act; the block's
     tensor is the Kronecker product of their per-wire products, ``(.., K, K)`` with
     ``K = 2**width`` (wire ``lo`` most significant). Applied as one GEMM on the state viewed
-    as ``(B, 2**lo, K, rest)``: one pass over memory instead of one per gate.
+    as ``(2**lo, K, rest * B)``: one pass over memory instead of one per gate.
     """
 
     lo: int
     per_wire: tuple[tuple[Step, ...], ...]
-
-    @property
-    def wires(self) -> tuple[int, ...]:
-        return tuple(range(self.lo, self.lo + len(self.per_wire)))
 
     def apply(self, state: torch.Tensor, m: torch.Tensor, adjoint: bool = False,
               out: torch.Tensor | None = None) -> torch.Tensor:
@@ -264,34 +260,30 @@ def _block_tensors(blocks: Sequence[Block], bound: Bound) -> list[torch.Tensor]:
     if batched_mats:
         table_b = torch.cat(batched_mats, -3)
         table_all = torch.cat([table_b, table_u.expand(bound.batch, *table_u.shape)], -3)
+    n_b = table_all.shape[1] - table_u.shape[0] if table_all is not None else 0
     out, j = [], 0
     for block in blocks:
-        depth = max(len(c) for c in block.per_wire)
-        idx = [[identity_u] * len(block.per_wire) for _ in range(depth)]
-        any_batched = False
+        width, depth = len(block.per_wire), max(len(c) for c in block.per_wire)
+        cells: list[list[tuple[bool, int]]] = [[(False, identity_u)] * width
+                                               for _ in range(depth)]
         for w, chain in enumerate(block.per_wire):
-            for t, _ in enumerate(chain):
-                is_b, pos = position[j]
-                any_batched |= is_b
-                idx[t][w] = (pos, is_b)  # type: ignore[assignment]
+            for t in range(len(chain)):
+                cells[t][w] = position[j]
                 j += 1
-        out.append(_assemble(idx, any_batched, table_u, table_all, identity_u))
+        if any(is_b for row in cells for is_b, _ in row):
+            # Batched table: its batched gates first, then the unbatched ones.
+            index = [pos if is_b else n_b + pos for row in cells for is_b, pos in row]
+            out.append(_assemble(table_all, index, depth, width))  # type: ignore[arg-type]
+        else:
+            out.append(_assemble(table_u, [pos for row in cells for _, pos in row], depth,
+                                 width))
     return out
 
 
-def _assemble(idx: list[list], any_batched: bool, table_u: torch.Tensor,
-              table_all: torch.Tensor | None, identity_u: int) -> torch.Tensor:
+def _assemble(table: torch.Tensor, index: list[int], depth: int, width: int) -> torch.Tensor:
     """Gather a block's gates as ``(.., depth, width, 2, 2)``, multiply along depth, kron."""
-    n_b = 0 if table_all is None else table_all.shape[1] - table_u.shape[0]
-    flat = []
-    for row in idx:
-        for cell in row:
-            pos, is_b = cell if isinstance(cell, tuple) else (cell, False)
-            flat.append(pos if (is_b or not any_batched) else n_b + pos)
-    index = torch.tensor(flat, device=table_u.device)
-    table = table_all if any_batched else table_u
-    chain = table.index_select(-3, index)
-    layers = chain.reshape(*chain.shape[:-3], len(idx), len(idx[0]), 2, 2).unbind(-4)
+    chain = table.index_select(-3, torch.tensor(index, device=table.device))
+    layers = chain.reshape(*chain.shape[:-3], depth, width, 2, 2).unbind(-4)
     m = layers[0]
     for layer in layers[1:]:
         m = torch.matmul(layer, m)
@@ -327,8 +319,8 @@ def item_apply(state: torch.Tensor, item: PlanItem, tensor: torch.Tensor | None,
                adjoint: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
     """Apply a plan item (or its inverse) to a state ``(2, ..., 2, B)``.
 
-    Fused items write into ``out`` when given (the adjoint sweep reuses two buffers);
-    single steps return a new tensor.
+    Fused items write into ``out`` when given (see :func:`apply_into`); single steps return
+    a new tensor.
     """
     if isinstance(item, Step):
         return apply(state, item, tensor, adjoint)
