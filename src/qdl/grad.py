@@ -91,9 +91,9 @@ class AdjointExpval(torch.autograd.Function):
     ``(.., K)``, or ``None``). The backward sweep keeps four states, whatever the depth:
     the saved output ``ψ``, ``φ`` (the state, un-computed gate by gate, kept conjugated),
     ``λ = Σ_o g_o O_o |ψ>`` (the loss-weighted bra, carried back the same way) and one spare.
-    For a gate ``U`` on the way, the gradient of ``L = Σ_o g_o <O_o>`` with respect to its entries is
-    ``dL/dU_ij = 2 Σ_rest λ_i conj(φ_j)`` (torch's convention for complex inputs), from
-    which autograd reaches the angles.
+    For a gate ``U`` on the way, the gradient of ``L = Σ_o g_o <O_o>`` with respect to its
+    entries is ``dL/dU_ij = 2 Σ_rest λ_i conj(φ_j)`` (torch's convention for complex
+    inputs), from which autograd reaches the angles.
     """
 
     @staticmethod
