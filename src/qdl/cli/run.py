@@ -1,7 +1,4 @@
-"""The ``qdl`` command.
-
-Errors are one line on stderr and exit status 2; no tracebacks for bad input.
-"""
+"""``qdl run`` and ``qdl draw``: expectation values, gradients and drawings of a QASM file."""
 
 from __future__ import annotations
 
@@ -20,40 +17,28 @@ from qdl.grad import DiffMethod, expval
 DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise QDLError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qdl", description="Quantum deep learning on torch.")
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="expectation values (and gradients) of a QASM circuit")
-    run.add_argument("file", help="OpenQASM 3 or 2.0 file ('-' reads stdin)")
-    run.add_argument("-O", "--observable", action="append", required=True,
-                     help="Pauli sum such as 'Z0' or '0.5 X0 X1 + -1 Z2' (repeatable)")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="parameter value; 'theta=0.1,0.2' gives a batch (repeatable)")
-    run.add_argument("--grad", action="store_true", help="also print d<O>/d(parameter)")
-    run.add_argument("--diff-method", default="best",
-                     choices=[m.value for m in DiffMethod], help="gradient method")
-    run.add_argument("--shots", type=int, help="estimate from this many shots per term")
-    run.add_argument("--seed", type=int, help="seed for shot sampling")
-    run.add_argument("--dtype", default="complex64", choices=list(DTYPES))
-    run.add_argument("--json", action="store_true", help="print one JSON object")
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` and ``draw`` subcommands to ``sub``."""
+    run_p = sub.add_parser("run", help="expectation values (and gradients) of a QASM circuit")
+    run_p.add_argument("file", help="OpenQASM 3 or 2.0 file ('-' reads stdin)")
+    run_p.add_argument("-O", "--observable", action="append", required=True,
+                       help="Pauli sum such as 'Z0' or '0.5 X0 X1 + -1 Z2' (repeatable)")
+    run_p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="parameter value; 'theta=0.1,0.2' gives a batch (repeatable)")
+    run_p.add_argument("--grad", action="store_true", help="also print d<O>/d(parameter)")
+    run_p.add_argument("--diff-method", default="best",
+                       choices=[m.value for m in DiffMethod], help="gradient method")
+    run_p.add_argument("--shots", type=int, help="estimate from this many shots per term")
+    run_p.add_argument("--seed", type=int, help="seed for shot sampling")
+    run_p.add_argument("--dtype", default="complex64", choices=list(DTYPES))
+    run_p.add_argument("--json", action="store_true", help="print one JSON object")
+    run_p.set_defaults(handler=run)
     draw = sub.add_parser("draw", help="print a text drawing of a QASM circuit")
     draw.add_argument("file")
-    return parser
+    draw.set_defaults(handler=lambda args: print(read_circuit(args.file)))
 
 
-def _version() -> str:
-    from qdl import __version__
-
-    return f"qdl {__version__}"
-
-
-def _read_circuit(path: str) -> Circuit:
+def read_circuit(path: str) -> Circuit:
     if path == "-":
         return Circuit.from_qasm(sys.stdin.read())
     file = Path(path)
@@ -82,8 +67,9 @@ def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.T
     return params
 
 
-def _run(args: argparse.Namespace) -> None:
-    circuit = _read_circuit(args.file)
+def run(args: argparse.Namespace) -> None:
+    """Print expectation values (and gradients) for ``qdl run``."""
+    circuit = read_circuit(args.file)
     dtype = DTYPES[args.dtype]
     params = _parse_params(args.param, dtype)
     values = expval(circuit, args.observable, params, diff_method=args.diff_method,
@@ -110,28 +96,3 @@ def _fmt(value: object) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_fmt(v) for v in value) + "]"
     return f"{value:.8g}"  # type: ignore[str-format]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``qdl`` console script; returns the exit status.
-
-    >>> main(["draw", "no-such-file.qasm"])
-    2
-    """
-    try:
-        args = _parser().parse_args(argv)
-        if args.command == "run":
-            _run(args)
-        else:
-            print(_read_circuit(args.file))
-    except QDLError as exc:
-        print(f"qdl: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("qdl: interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
