@@ -1,0 +1,181 @@
+"""The run configuration: a validated schema, read from YAML, TOML or JSON, or built from flags.
+
+Unknown keys and wrong types are errors that name the key (``train.epochs: Input should be
+greater than 0``), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from qdl.errors import QDLError
+
+try:
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+except ImportError:  # pragma: no cover - exercised only without the app extra
+    raise QDLError('the qdl application needs pydantic: pip install "qdl[app]"') from None
+
+MODELS = ("hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp")
+QUANTUM_MODELS = ("hybrid", "vqc", "qcnn", "quanvolution")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where the data comes from and how it is split and preprocessed."""
+
+    name: str | None = Field(None, description="registry dataset (qdl datasets lists them)")
+    csv: str | None = Field(None, description="a CSV file instead of a registry dataset")
+    target: str | None = Field(None, description="target column of the CSV file")
+    task: Literal["classification", "regression"] | None = None
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_size: float = Field(0.1, ge=0, lt=1)
+    max_samples: int | None = Field(None, gt=1, description="random subset of the rows")
+    pca: int | Literal["auto"] | None = Field(
+        "auto", description="principal components to keep; auto: the qubit count for models "
+                            "that encode features directly on qubits (vqc, qcnn)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.name is None) == (self.csv is None):
+            raise ValueError("give exactly one of data.name (a registry dataset) and data.csv")
+        if self.csv is not None and self.target is None:
+            raise ValueError("data.csv needs data.target, the column to predict")
+        if self.test_size + self.val_size >= 1:
+            raise ValueError("data.test_size + data.val_size must be below 1")
+        if isinstance(self.pca, int) and self.pca < 1:
+            raise ValueError("data.pca must be >= 1")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Which model, and the shape of its circuit and classical parts."""
+
+    kind: Literal["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"] = "hybrid"
+    qubits: int = Field(4, ge=1, le=24)
+    layers: int = Field(2, ge=1)
+    ansatz: Literal["strongly_entangling", "basic", "hardware_efficient",
+                    "reuploading"] = "strongly_entangling"
+    hidden: list[int] = Field([16], description="widths of hidden layers (pre-net or MLP)")
+    init: Literal["uniform", "small", "zeros"] = "uniform"
+
+    @model_validator(mode="after")
+    def _positive_widths(self) -> ModelConfig:
+        if any(h < 1 for h in self.hidden):
+            raise ValueError("model.hidden widths must be >= 1")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Optimiser, schedule, seed, device and gradient method."""
+
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(0.02, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    diff_method: Literal["best", "adjoint", "backprop", "parameter-shift",
+                         "finite-diff"] = "best"
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class RunConfig(_Strict):
+    """A whole training run: ``data``, ``model`` and ``train`` sections.
+
+    >>> cfg = RunConfig.model_validate({"data": {"name": "iris"}, "train": {"epochs": 5}})
+    >>> cfg.model.kind, cfg.train.epochs
+    ('hybrid', 5)
+    """
+
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def resolved_pca(self, n_features: int) -> int | None:
+        """Number of PCA components to keep for ``n_features`` input features (or None)."""
+        pca = self.data.pca
+        if pca == "auto":
+            direct = self.model.kind in ("vqc", "qcnn")
+            pca = self.model.qubits if direct and n_features > self.model.qubits else None
+        return pca if pca is None or pca < n_features else None
+
+
+def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """A :class:`RunConfig` from a nested dict; ``QDLError`` naming the first bad key.
+
+    >>> validate({"data": {"name": "iris"}, "trian": {}})
+    Traceback (most recent call last):
+    qdl.errors.QDLError: config: trian: Extra inputs are not permitted
+    """
+    if not isinstance(data, dict):
+        raise QDLError(f"{source}: expected a mapping with data/model/train sections")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        got = "" if first["type"] in ("missing", "extra_forbidden") or not first["loc"] \
+            else f" (got {first.get('input')!r})"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise QDLError(f"{source}: {where}: {message}{got}{more}") from None
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The nested dict in a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.toml")
+    >>> _ = open(path, "w").write('[data]\\nname = "iris"\\n')
+    >>> read_config(path)
+    {'data': {'name': 'iris'}}
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise QDLError(f"no such config file: {path}")
+    text = file.read_text()
+    suffix = file.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise QDLError(f"{path}: config files end in .yaml, .yml, .toml or .json")
+    except QDLError:
+        raise
+    except Exception as exc:  # each parser has its own error type; all mean "malformed"
+        raise QDLError(f"{path}: not valid {suffix[1:].upper()}: "
+                       f"{str(exc).splitlines()[0]}") from None
+    return {} if data is None else data
+
+
+def merge(base: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``base`` with each section updated by the non-``None`` values of ``overrides``.
+
+    >>> merge({"train": {"epochs": 5, "lr": 0.1}}, {"train": {"epochs": 9, "seed": None}})
+    {'train': {'epochs': 9, 'lr': 0.1}}
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in overrides.items():
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            current = out.get(section)
+            out[section] = {**(current if isinstance(current, dict) else {}), **given}
+    return out

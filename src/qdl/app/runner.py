@@ -1,0 +1,479 @@
+"""Training runs: data → model → seeded training with a checkpoint every epoch → metrics.
+
+A run directory holds ``config.yaml`` (the resolved config), ``checkpoint.pt`` (model,
+optimiser, history and the fitted preprocessing; rewritten atomically after every epoch),
+``model.pt`` (final weights and preprocessing), ``metrics.json`` and the plots. Shuffling
+uses a generator seeded by ``(seed, epoch)``, so a resumed run repeats exactly the batches
+an uninterrupted run would have seen and ends with the same metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from qdl.app.config import RunConfig, validate
+from qdl.data import Preprocessor, Table, load_csv, load_dataset, split_indices
+from qdl.errors import QDLError
+from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
+from qdl.nn import QuantumLayer
+
+CHECKPOINT, MODEL, METRICS, CONFIG = "checkpoint.pt", "model.pt", "metrics.json", "config.yaml"
+FORMAT = 1
+
+
+@dataclass
+class Prepared:
+    """A dataset split, preprocessed with the preprocessing fitted on its training rows."""
+
+    table: Table
+    pre: Preprocessor
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``."""
+        return self.pre.task
+
+
+def load_table(cfg: RunConfig) -> Table:
+    """The configured dataset, subsampled to ``data.max_samples`` rows if set."""
+    data = cfg.data
+    if data.csv is not None:
+        table = load_csv(data.csv, data.target or "", data.task)
+    else:
+        table = load_dataset(data.name or "", cfg.train.seed)
+    n = len(table.frame)
+    if data.max_samples is not None and data.max_samples < n:
+        rows = np.sort(np.random.default_rng(cfg.train.seed).permutation(n)[:data.max_samples])
+        table = Table(table.frame.iloc[rows].reset_index(drop=True), table.target, table.task,
+                      table.name, table.image_shape)
+    return table
+
+
+def _scale(cfg: RunConfig, table: Table) -> str:
+    if cfg.model.kind == "quanvolution":
+        if table.image_shape is None:
+            raise QDLError(f"model quanvolution needs an image dataset (e.g. digits); "
+                           f"{table.name!r} is tabular")
+        return "image"
+    return "angle" if cfg.model.kind in ("vqc", "qcnn") else "standard"
+
+
+def prepare(cfg: RunConfig, table: Table | None = None) -> Prepared:
+    """Split the configured data with the run's seed and fit the preprocessing on train."""
+    table = load_table(cfg) if table is None else table
+    labels = table.frame[table.target].astype(str).to_numpy() \
+        if table.task == "classification" else None
+    splits = split_indices(labels, len(table.frame), cfg.data.test_size, cfg.data.val_size,
+                           cfg.train.seed)
+    n_encoded = Preprocessor.fit(table, splits[0]).n_features
+    pre = Preprocessor.fit(table, splits[0], cfg.resolved_pca(n_encoded), _scale(cfg, table))
+    dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
+    x, y = {}, {}
+    for name, rows in zip(("train", "val", "test"), splits, strict=True):
+        frame = table.frame.iloc[rows]
+        x[name] = torch.as_tensor(pre.transform(frame), dtype=dtype)
+        target = torch.as_tensor(pre.encode_target(frame))
+        y[name] = target if pre.classes else target.to(dtype).unsqueeze(-1)
+    return Prepared(table, pre, x, y)
+
+
+def build_model(cfg: RunConfig, pre: Preprocessor) -> nn.Module:
+    """The configured model for ``pre.n_features`` inputs and ``pre.n_outputs`` outputs."""
+    m, n_in, n_out = cfg.model, pre.n_features, pre.n_outputs
+    quantum = {"init": m.init, "diff_method": cfg.train.diff_method}
+    classify = pre.classes is not None
+    if m.kind in ("vqc", "qcnn", "quanvolution") and not classify:
+        raise QDLError(f"model {m.kind} is a classifier; use hybrid, mlp or logistic for "
+                       f"regression")
+    if m.kind == "hybrid":
+        cls = HybridClassifier if classify else HybridRegressor
+        return cls(n_in, n_out, m.qubits, m.layers, m.hidden, ansatz=m.ansatz, **quantum)
+    if m.kind == "vqc":
+        # Angle encoding puts one feature on each wire (PCA reduced them to <= qubits).
+        readout = "parity" if n_out == 2 else "z"
+        if readout == "z" and n_out > n_in:
+            raise QDLError(f"vqc reads one wire per class: {n_out} classes need >= {n_out} "
+                           f"features/qubits, have {n_in}; set data.pca and model.qubits")
+        return VQC(n_in, n_out, n_in, m.layers, ansatz=m.ansatz, readout=readout, **quantum)
+    if m.kind == "qcnn":
+        return QCNN(m.qubits, n_out, n_features=n_in, **quantum)
+    if m.kind == "quanvolution":
+        shape = tuple(pre.image_shape or ())
+        # Rows hold the pixels flattened; the filter wants (B, h, w) images.
+        return nn.Sequential(nn.Unflatten(1, shape), QuanvolutionNet(
+            shape, n_out, seed=cfg.train.seed, diff_method=cfg.train.diff_method))
+    widths = [n_in, *(m.hidden if m.kind == "mlp" else []), n_out]
+    layers: list[nn.Module] = []
+    for i in range(len(widths) - 1):
+        layers += [nn.ReLU()] if i else []
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+    return nn.Sequential(*layers)
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters inside quantum layers, outside them, and in all.
+
+    >>> parameter_counts(torch.nn.Linear(3, 2))
+    {'quantum': 0, 'classical': 8, 'total': 8}
+    """
+    quantum_ids = {id(p) for layer in model.modules() if isinstance(layer, QuantumLayer)
+                   for p in layer.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    q = sum(p.numel() for p in trainable if id(p) in quantum_ids)
+    total = sum(p.numel() for p in trainable)
+    return {"quantum": q, "classical": total - q, "total": total}
+
+
+def circuit_of(model: nn.Module) -> Any:
+    """The circuit of the model's first quantum layer, or ``None`` for classical models."""
+    return next((m.circuit for m in model.modules() if isinstance(m, QuantumLayer)), None)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise QDLError("train.device is cuda but torch sees no CUDA device; use cpu or auto")
+    return torch.device(name)
+
+
+def _optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    t = cfg.train
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    return cls[t.optimizer](model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _criterion(task: str) -> nn.Module:
+    return nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+
+
+@torch.no_grad()
+def predict_outputs(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Model outputs for ``x`` in eval mode, ``batch`` rows at a time (no gradients)."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs = [model(x[i:i + batch].to(device)).cpu() for i in range(0, len(x), batch)]
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def metrics(outputs: torch.Tensor, y: torch.Tensor, pre: Preprocessor) -> dict[str, float]:
+    """Loss and task metrics of ``outputs`` against targets ``y``.
+
+    Classification: ``loss`` (cross-entropy), ``accuracy``, ``macro_f1``. Regression:
+    ``loss`` (MSE of standardised targets), ``rmse`` (target units) and ``r2``.
+    """
+    if len(y) == 0:
+        return {}
+    out = {"loss": float(_criterion(pre.task)(outputs, y))}
+    if pre.classes is None:
+        err = (outputs - y).double() * pre.target_std
+        total = ((y.double() - y.double().mean()) * pre.target_std).pow(2).sum()
+        out["rmse"] = float(err.pow(2).mean().sqrt())
+        out["r2"] = float(1 - err.pow(2).sum() / total) if total > 0 else float("nan")
+        return out
+    matrix = confusion(outputs.argmax(-1), y, len(pre.classes))
+    tp = matrix.diag().double()
+    f1 = 2 * tp / (matrix.sum(0) + matrix.sum(1)).double().clamp(min=1)
+    present = (matrix.sum(1) > 0) | (matrix.sum(0) > 0)
+    out["accuracy"] = float(tp.sum() / matrix.sum())
+    out["macro_f1"] = float(f1[present].mean())
+    return out
+
+
+def confusion(pred: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    """``n × n`` counts: row = true class, column = predicted class.
+
+    >>> confusion(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    return torch.bincount(y.long() * n + pred.long(), minlength=n * n).reshape(n, n)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, fsync, then rename over ``path``.
+
+    A kill at any moment leaves either the old file or the new one, never half of one.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by QDL, loaded with ``weights_only=True`` (no code runs)."""
+    if not path.is_file():
+        raise QDLError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        raise QDLError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise QDLError(f"{path} is not a QDL checkpoint (format {FORMAT})")
+    return ckpt
+
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Trainer:
+    """Trains one configured model; :meth:`fit` optionally checkpoints into a directory."""
+
+    cfg: RunConfig
+    data: Prepared
+
+    def __post_init__(self) -> None:
+        self.device = _device(self.cfg.train.device)
+        torch.manual_seed(self.cfg.train.seed)
+        model = build_model(self.cfg, self.data.pre)
+        dtype = torch.float64 if self.cfg.train.dtype == "float64" else torch.float32
+        self.model = model.to(device=self.device, dtype=dtype)
+        self.optimizer = _optimizer(self.cfg, self.model)
+        self.history: list[dict[str, Any]] = []
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a checkpoint's model, optimiser and history."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.history = list(ckpt["history"])
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        x, y = self.data.x["train"], self.data.y["train"]
+        n, size = len(x), self.cfg.train.batch_size
+        generator = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=generator)
+        criterion = _criterion(self.data.task)
+        self.model.train()
+        for i in range(0, n, size):
+            idx = order[i:i + size]
+            self.optimizer.zero_grad()
+            loss = criterion(self.model(x[idx].to(self.device)), y[idx].to(self.device))
+            loss.backward()
+            self.optimizer.step()
+        record: dict[str, Any] = {"epoch": epoch + 1}
+        for split in ("train", "val"):
+            values = metrics(predict_outputs(self.model, self.data.x[split]),
+                             self.data.y[split], self.data.pre)
+            record.update({f"{split}_{k}": v for k, v in values.items()})
+        record["seconds"] = time.perf_counter() - start
+        if not math.isfinite(record["train_loss"]):
+            raise QDLError(f"the training loss became {record['train_loss']} at epoch "
+                           f"{epoch + 1}; lower train.lr")
+        return record
+
+    def fit(self, on_epoch: EpochCallback | None = None,
+            checkpoint: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+        """Run the remaining epochs; call ``checkpoint`` then ``on_epoch`` after each."""
+        for epoch in range(len(self.history), self.cfg.train.epochs):
+            self.history.append(self._epoch(epoch))
+            if checkpoint is not None:
+                checkpoint()
+            if on_epoch is not None:
+                on_epoch(self.history[-1])
+        return self.history
+
+    def test_metrics(self) -> dict[str, float]:
+        """Metrics on the held-out test rows."""
+        return metrics(predict_outputs(self.model, self.data.x["test"]), self.data.y["test"],
+                       self.data.pre)
+
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`restore` and :func:`load_run` need (``weights_only``-safe)."""
+        return {"format": FORMAT, "epoch": len(self.history),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "history": self.history, "preprocessor": self.data.pre.state(),
+                "config": self.cfg.model_dump(mode="json")}
+
+
+def _dump_config(cfg: RunConfig) -> str:
+    try:
+        import yaml
+    except ImportError:
+        raise QDLError('the qdl application needs pyyaml: pip install "qdl[app]"') from None
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def train_run(
+    cfg: RunConfig | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_epoch: EpochCallback | None = None,
+    on_start: Callable[[Trainer], None] | None = None,
+) -> dict[str, Any]:
+    """Train into ``run_dir`` (or continue the run there); returns the final metrics.
+
+    Args:
+        cfg: the run's configuration (``None`` with ``resume``: read it from the run).
+        run_dir: directory for the config, checkpoints, metrics and plots.
+        resume: continue from ``run_dir/checkpoint.pt``.
+        on_epoch: called with each epoch's record (for progress bars).
+        on_start: called with the :class:`Trainer` before the first epoch.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        cfg = validate(ckpt["config"], str(run_dir / CHECKPOINT))
+    elif cfg is None:
+        raise QDLError("train_run needs a config unless it resumes")
+    elif (run_dir / CHECKPOINT).exists():
+        raise QDLError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                       f"or choose another --out directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, prepare(cfg))
+    if resume:
+        trainer.restore(ckpt)
+    atomic_write_text(_dump_config(cfg), run_dir / CONFIG)
+    started = time.perf_counter() - sum(r["seconds"] for r in trainer.history)
+
+    def checkpoint() -> None:
+        atomic_save(trainer.state(), run_dir / CHECKPOINT)
+        _write_metrics(trainer, run_dir, time.perf_counter() - started, final=False)
+
+    if on_start is not None:
+        on_start(trainer)
+    trainer.fit(on_epoch, checkpoint)
+    state = trainer.state()
+    atomic_save({k: state[k] for k in ("format", "model", "preprocessor", "config")},
+                run_dir / MODEL)
+    result = _write_metrics(trainer, run_dir, time.perf_counter() - started, final=True)
+    from qdl.app.plots import write_plots
+
+    result["plots"] = write_plots(run_dir, trainer)
+    atomic_write_text(json.dumps(result, indent=2), run_dir / METRICS)
+    return result
+
+
+def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool) -> dict[str, Any]:
+    from qdl import __version__
+
+    data = trainer.data
+    result = {
+        "status": "complete" if final else "running",
+        "qdl_version": __version__,
+        "dataset": {"name": data.table.name, "task": data.task,
+                    "rows": {k: len(v) for k, v in data.x.items()},
+                    "features": data.pre.n_features, "classes": data.pre.classes},
+        "model": trainer.cfg.model.kind,
+        "device": str(trainer.device),
+        "parameters": parameter_counts(trainer.model),
+        "epochs": trainer.history,
+        "test": trainer.test_metrics() if final else None,
+        "wall_time_s": wall,
+    }
+    atomic_write_text(json.dumps(result, indent=2), run_dir / METRICS)
+    return result
+
+
+@dataclass
+class LoadedRun:
+    """A finished (or checkpointed) run: its config, preprocessing and model in eval mode."""
+
+    cfg: RunConfig
+    pre: Preprocessor
+    model: nn.Module
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """The final model of a run (``model.pt``, else the latest checkpoint)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise QDLError(f"no such run directory: {run_dir}")
+    path = run_dir / MODEL if (run_dir / MODEL).exists() else run_dir / CHECKPOINT
+    ckpt = load_checkpoint(path)
+    cfg = validate(ckpt["config"], str(path))
+    pre = Preprocessor.from_state(ckpt["preprocessor"])
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, pre)
+    model = model.to(torch.float64 if cfg.train.dtype == "float64" else torch.float32)
+    model.load_state_dict(ckpt["model"])
+    return LoadedRun(cfg, pre, model.eval())
+
+
+def evaluate_run(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any]:
+    """Metrics of a run's model on its test split, or on every row of ``data_file``."""
+    run = load_run(run_dir)
+    if data_file is None:
+        data = prepare(run.cfg)
+        x, y, pre = data.x["test"], data.y["test"], data.pre
+        source = f"{data.table.name} (test split, {len(x)} rows)"
+    else:
+        table = load_csv(data_file, run.pre.target, run.pre.task)
+        pre = run.pre
+        x = torch.as_tensor(pre.transform(table.frame), dtype=_real(run.model))
+        target = torch.as_tensor(pre.encode_target(table.frame))
+        y = target if pre.classes else target.to(x.dtype).unsqueeze(-1)
+        source = f"{data_file} ({len(x)} rows)"
+    return {"data": source, **metrics(predict_outputs(run.model, x), y, pre)}
+
+
+def _real(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def predict_file(run_dir: str | Path, input_csv: str, output_csv: str) -> int:
+    """Write predictions for every row of ``input_csv``; returns the number of rows.
+
+    The output holds the input columns, ``prediction`` and, for classifiers, one
+    ``p_<class>`` probability column per class.
+    """
+    run = load_run(run_dir)
+    pd = _pandas()
+    file = Path(input_csv)
+    if not file.is_file():
+        raise QDLError(f"no such file: {input_csv}")
+    try:
+        frame = pd.read_csv(file)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise QDLError(f"cannot read {input_csv} as CSV: {str(exc).splitlines()[0]}") from None
+    features = [c for c in frame.columns if c != run.pre.target]
+    if len(features) != len(run.pre.features):
+        raise QDLError(f"{input_csv} has {len(features)} feature column(s); the run was "
+                       f"trained on {len(run.pre.features)}: {', '.join(run.pre.features)}")
+    x = torch.as_tensor(run.pre.transform(frame), dtype=_real(run.model))
+    outputs = predict_outputs(run.model, x)
+    out = frame.copy()
+    if run.pre.classes is None:
+        out["prediction"] = run.pre.decode_target(outputs[:, 0].double().numpy())
+    else:
+        out["prediction"] = run.pre.decode_target(outputs.argmax(-1).numpy())
+        probs = outputs.softmax(-1).double().numpy()
+        for k, name in enumerate(run.pre.classes):
+            out[f"p_{name}"] = probs[:, k]
+    out.to_csv(output_csv, index=False)
+    return len(out)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise QDLError('reading CSV files needs pandas: pip install "qdl[app]"') from None
+    return pandas

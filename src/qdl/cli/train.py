@@ -1,0 +1,262 @@
+"""``qdl train``, ``evaluate``, ``predict``, ``demo`` and ``datasets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qdl.errors import QDLError
+
+
+def _app() -> Any:
+    """The application modules, imported only when a command needs them."""
+    try:
+        from qdl.app import config, runner
+    except ImportError as exc:
+        raise QDLError(f'this command needs the app extra ({exc.name} is missing): '
+                       f'pip install "qdl[app]"') from None
+    return config, runner
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    data = p.add_argument_group("data (override the config file)")
+    data.add_argument("--dataset", help="registry dataset (see: qdl datasets)")
+    data.add_argument("--data", metavar="FILE.csv", help="a CSV file instead of a dataset")
+    data.add_argument("--target", help="target column of --data")
+    data.add_argument("--task", choices=["classification", "regression"])
+    data.add_argument("--max-samples", type=int, help="train on a random subset of rows")
+    data.add_argument("--pca", type=int, help="keep this many principal components")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", dest="kind",
+                       choices=["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"])
+    model.add_argument("--qubits", type=int)
+    model.add_argument("--layers", type=int)
+    model.add_argument("--ansatz",
+                       choices=["strongly_entangling", "basic", "hardware_efficient",
+                                "reuploading"])
+    model.add_argument("--hidden", type=_widths, help="hidden widths, e.g. 16 or 32,16")
+    train = p.add_argument_group("training")
+    train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    train.add_argument("--lr", type=float)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    train.add_argument("--diff-method",
+                       choices=["best", "adjoint", "backprop", "parameter-shift", "finite-diff"])
+    train.add_argument("--dtype", choices=["float32", "float64"])
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        return [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of ints") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``evaluate``, ``predict``, ``demo`` and ``datasets`` to ``sub``."""
+    train = sub.add_parser("train", help="train a model; writes a run directory")
+    train.add_argument("config", nargs="?", help="YAML, TOML or JSON run configuration")
+    train.add_argument("-o", "--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_train_flags(train)
+    train.set_defaults(handler=_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of a trained run on test data or a CSV")
+    ev.add_argument("run_dir")
+    ev.add_argument("--data", metavar="FILE.csv", help="rows with features and the target")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(handler=_evaluate)
+
+    pr = sub.add_parser("predict", help="predictions of a trained run for a CSV file")
+    pr.add_argument("run_dir")
+    pr.add_argument("input", help="CSV with the training feature columns")
+    pr.add_argument("-o", "--output", required=True, help="CSV file to write")
+    pr.set_defaults(handler=_predict)
+
+    demo = sub.add_parser("demo", help="train a small hybrid model and two baselines")
+    demo.add_argument("-o", "--out", default="qdl-demo", help="directory for the runs")
+    demo.add_argument("--epochs", type=int, default=20)
+    demo.set_defaults(handler=_demo)
+
+    ds = sub.add_parser("datasets", help="list the bundled datasets")
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(handler=_datasets)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {
+        "data": {"name": args.dataset, "csv": args.data, "target": args.target,
+                 "task": args.task, "max_samples": args.max_samples, "pca": args.pca},
+        "model": {"kind": args.kind, "qubits": args.qubits, "layers": args.layers,
+                  "ansatz": args.ansatz, "hidden": args.hidden},
+        "train": {"optimizer": args.optimizer, "lr": args.lr, "epochs": args.epochs,
+                  "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
+                  "diff_method": args.diff_method, "dtype": args.dtype},
+    }
+
+
+def _train(args: argparse.Namespace) -> None:
+    config, runner = _app()
+    if args.resume:
+        if args.config or any(v is not None for s in _overrides(args).values()
+                              for v in s.values()):
+            raise QDLError("--resume continues a run with its saved config; give no config "
+                           "file or overrides")
+        run_dir, cfg, source = Path(args.resume), None, "resumed"
+    else:
+        base = config.read_config(args.config) if args.config else {}
+        section = base.get("data") if isinstance(base.get("data"), dict) else {}
+        # A source given on the command line replaces the config file's source.
+        if args.data is not None:
+            section.pop("name", None)
+        if args.dataset is not None:
+            section.pop("csv", None)
+        raw = config.merge(base, _overrides(args))
+        cfg = config.validate(raw, args.config or "command line")
+        run_dir = Path(args.out) if args.out else _default_dir(cfg)
+        source = str(run_dir)
+    with _progress(args.quiet) as bar:
+        try:
+            result = runner.train_run(cfg, run_dir, resume=bool(args.resume),
+                                      on_start=bar.start, on_epoch=bar.update)
+        except KeyboardInterrupt:
+            print(f"qdl: interrupted; the last finished epoch is saved. Continue with: "
+                  f"qdl train --resume {run_dir}", file=sys.stderr)
+            raise
+    _print_result(result, run_dir, source)
+
+
+def _default_dir(cfg: Any) -> Path:
+    name = cfg.data.name or Path(cfg.data.csv).stem
+    return Path("runs") / f"{name}-{cfg.model.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class _Bar:
+    """A ``rich`` progress bar over epochs showing loss, the main metric and the ETA."""
+
+    def __init__(self, progress: Any):
+        self.progress = progress
+        self.task: Any = None
+
+    def start(self, trainer: Any) -> None:
+        if self.progress is None:
+            return
+        total, done = trainer.cfg.train.epochs, len(trainer.history)
+        self.task = self.progress.add_task(f"{trainer.cfg.model.kind} on "
+                                           f"{trainer.data.table.name}", total=total,
+                                           completed=done, stats="")
+
+    def update(self, record: dict[str, Any]) -> None:
+        if self.progress is None or self.task is None:
+            return
+        stats = f"loss {record['train_loss']:.4f}"
+        for key in ("val_accuracy", "train_accuracy", "val_r2", "train_r2"):
+            if key in record:
+                stats += f"  {key} {record[key]:.3f}"
+                break
+        self.progress.update(self.task, completed=record["epoch"], stats=stats)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[_Bar]:
+    if quiet:
+        yield _Bar(None)
+        return
+    try:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+    except ImportError:
+        raise QDLError('progress bars need rich: pip install "qdl[app]" (or pass --quiet)'
+                       ) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("epochs  {task.fields[stats]}"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        yield _Bar(progress)
+
+
+def _print_result(result: dict[str, Any], run_dir: Path, source: str) -> None:
+    params = result["parameters"]
+    test = ", ".join(f"{k} {v:.4f}" for k, v in (result["test"] or {}).items())
+    print(f"run: {run_dir} ({source})")
+    print(f"test: {test}")
+    print(f"parameters: {params['quantum']} quantum, {params['classical']} classical, "
+          f"{params['total']} in all; wall time {result['wall_time_s']:.1f} s")
+    plots = result.get("plots", {})
+    if plots.get("files"):
+        print("plots: " + ", ".join(str(run_dir / f) for f in plots["files"]))
+    elif plots.get("skipped"):
+        print(f"plots skipped: {plots['skipped']}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    _, runner = _app()
+    result = runner.evaluate_run(args.run_dir, args.data)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"data: {result.pop('data')}")
+    for key, value in result.items():
+        print(f"{key:>10}: {value:.4f}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    _, runner = _app()
+    n = runner.predict_file(args.run_dir, args.input, args.output)
+    print(f"wrote {n} predictions to {args.output}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    config, runner = _app()
+    out = Path(args.out)
+    print("QDL demo: breast-cancer (569 tumours, 30 features), a hybrid quantum model "
+          "(4 qubits) beside two classical baselines, same split and seed.", file=sys.stderr)
+    rows = []
+    for kind, extra in (("hybrid", {"qubits": 4, "layers": 2, "hidden": []}),
+                        ("logistic", {}), ("mlp", {"hidden": [16]})):
+        cfg = config.validate({"data": {"name": "breast-cancer"},
+                               "model": {"kind": kind, **extra},
+                               "train": {"epochs": args.epochs, "lr": 0.02, "seed": 0}})
+        with _progress(False) as bar:
+            result = runner.train_run(cfg, out / kind, resume=(out / kind / "checkpoint.pt")
+                                      .exists(), on_start=bar.start, on_epoch=bar.update)
+        rows.append((kind, result))
+    print(f"{'model':<10}{'test accuracy':>15}{'quantum':>9}{'classical':>11}{'seconds':>9}")
+    for kind, result in rows:
+        p = result["parameters"]
+        print(f"{kind:<10}{result['test']['accuracy']:>15.3f}{p['quantum']:>9}"
+              f"{p['classical']:>11}{result['wall_time_s']:>9.1f}")
+    print(f"plots and metrics: {out}/<model>/ (learning_curves.png, confusion_matrix.png, "
+          f"circuit.png, metrics.json)")
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    from qdl.data import DATASETS
+
+    rows = [{"name": d.name, "task": d.task, "rows": d.samples, "features": d.features,
+             "classes": d.classes, "domain": d.domain, "source": d.source,
+             "installed": d.available(), "extra": d.extra} for d in DATASETS.values()]
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"{'name':<14}{'task':<16}{'rows':>6}{'feat':>6}{'cls':>5}  {'installed':<10}domain")
+    for r in rows:
+        installed = "yes" if r["installed"] else f"qdl[{r['extra']}]"
+        print(f"{r['name']:<14}{r['task']:<16}{r['rows']:>6}{r['features']:>6}"
+              f"{r['classes'] or '-':>5}  {installed:<10}{r['domain']} ({r['source']})")
