@@ -1,0 +1,196 @@
+"""Training runs: metrics against scikit-learn, every model kind, checkpoints and resume."""
+
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from qdl import QDLError
+from qdl.app import runner
+from qdl.app.config import validate
+from qdl.data import Preprocessor
+
+
+def _cfg(**sections):
+    raw = {"data": {"name": "moons"}, "train": {"epochs": 2, "batch_size": 64}}
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    return validate(raw)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Small models: one torch thread (see tests/conftest.py)."""
+
+
+def test_classification_metrics_match_scikit_learn(rng):
+    """Accuracy, macro-F1 and cross-entropy equal scikit-learn's on random logits."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    classes = ["a", "b", "c"]
+    pre = Preprocessor("classification", "t", ["x"], classes=classes)
+    logits = torch.as_tensor(rng.normal(size=(50, 3)))
+    y = torch.as_tensor(rng.integers(0, 3, 50))
+    got = runner.metrics(logits, y, pre)
+    pred = logits.argmax(-1).numpy()
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert got["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert got["loss"] == pytest.approx(log_loss(y, logits.softmax(-1).numpy()))
+
+
+def test_regression_metrics_match_scikit_learn(rng):
+    """RMSE (in target units) and R² equal scikit-learn's."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    pre = Preprocessor("regression", "t", ["x"], target_mean=2.0, target_std=3.0)
+    out = torch.as_tensor(rng.normal(size=(40, 1)))
+    y = torch.as_tensor(rng.normal(size=(40, 1)))
+    got = runner.metrics(out, y, pre)
+    truth, pred = y.numpy() * 3 + 2, out.numpy() * 3 + 2
+    assert got["rmse"] == pytest.approx(mean_squared_error(truth, pred) ** 0.5)
+    assert got["r2"] == pytest.approx(r2_score(truth, pred))
+
+
+def test_confusion_matches_scikit_learn(rng):
+    """Rows are true classes and columns predictions, as in scikit-learn."""
+    from sklearn.metrics import confusion_matrix
+
+    y, p = rng.integers(0, 4, 100), rng.integers(0, 4, 100)
+    got = runner.confusion(torch.as_tensor(p), torch.as_tensor(y), 4)
+    np.testing.assert_array_equal(got.numpy(), confusion_matrix(y, p, labels=range(4)))
+
+
+@pytest.mark.parametrize("kind, data, extra", [
+    ("hybrid", "moons", {}),
+    ("vqc", "iris", {"qubits": 4, "layers": 1}),
+    ("qcnn", "breast-cancer", {"qubits": 4}),
+    ("quanvolution", "digits", {}),
+    ("logistic", "wine", {}),
+    ("mlp", "chembl-pic50", {"hidden": [8]}),
+    ("hybrid", "chembl-pic50", {"qubits": 2, "layers": 1}),
+])
+def test_every_model_kind_trains(kind, data, extra):
+    """Each model kind builds for its dataset, trains two epochs and reports test metrics."""
+    cfg = _cfg(data={"name": data, "max_samples": 120}, model={"kind": kind, **extra})
+    trainer = runner.Trainer(cfg, runner.prepare(cfg))
+    history = trainer.fit()
+    assert len(history) == 2 and np.isfinite(history[-1]["train_loss"])
+    test = trainer.test_metrics()
+    assert ("accuracy" in test) == (trainer.data.pre.classes is not None)
+    counts = runner.parameter_counts(trainer.model)
+    manual = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    assert counts["total"] == manual
+    assert (counts["quantum"] > 0) == (kind in ("hybrid", "vqc", "qcnn"))
+
+
+def test_parameter_counts_split_quantum_and_classical():
+    """A hybrid model's count splits into the circuit weights and the Linear layers."""
+    cfg = _cfg(model={"qubits": 3, "layers": 2, "hidden": []})
+    model = runner.build_model(cfg, runner.prepare(cfg).pre)
+    # strongly entangling: 3 angles per wire per layer; pre-net Linear(2→3), head Linear(3→2).
+    assert runner.parameter_counts(model) == {"quantum": 18, "classical": 9 + 8, "total": 35}
+
+
+def test_classifier_only_models_refuse_regression():
+    """vqc on a regression dataset is a clear error."""
+    cfg = _cfg(data={"name": "chembl-pic50", "max_samples": 50}, model={"kind": "vqc"})
+    with pytest.raises(QDLError, match="vqc is a classifier"):
+        runner.build_model(cfg, runner.prepare(cfg).pre)
+
+
+def test_quanvolution_needs_images():
+    """quanvolution on a tabular dataset names the problem."""
+    with pytest.raises(QDLError, match="needs an image dataset"):
+        runner.prepare(_cfg(data={"name": "iris"}, model={"kind": "quanvolution"}))
+
+
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path):
+    """A run stopped after epoch 2 and resumed ends exactly like an uninterrupted run."""
+    cfg = _cfg(train={"epochs": 4, "batch_size": 16})
+    full = runner.train_run(cfg, tmp_path / "full")
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_run(cfg, tmp_path / "cut", on_epoch=stop_after_two)
+    saved = runner.load_checkpoint(tmp_path / "cut" / runner.CHECKPOINT)
+    assert saved["epoch"] == 2
+    resumed = runner.train_run(None, tmp_path / "cut", resume=True)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full["epochs"]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed["epochs"]] == strip
+    assert resumed["test"] == full["test"]
+
+
+def test_run_directory_refuses_to_overwrite(tmp_path):
+    """Training into a directory that holds a run asks for --resume instead."""
+    cfg = _cfg(train={"epochs": 1})
+    runner.train_run(cfg, tmp_path)
+    with pytest.raises(QDLError, match="--resume"):
+        runner.train_run(cfg, tmp_path)
+
+
+def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
+    """A checkpoint that is an arbitrary pickle is refused (weights_only loading)."""
+    path = tmp_path / "checkpoint.pt"
+    with open(path, "wb") as f:
+        pickle.dump(pd.DataFrame({"a": [1]}), f, protocol=2)
+    with pytest.raises(QDLError, match="cannot load"):
+        runner.load_checkpoint(path)
+    torch.save({"format": 99}, path)
+    with pytest.raises(QDLError, match="not a QDL checkpoint"):
+        runner.load_checkpoint(path)
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    """If writing fails midway, the previous file is intact and no temporary is renamed."""
+    path = tmp_path / "c.pt"
+    runner.atomic_save({"v": 1}, path)
+
+    def broken(obj, f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError):
+        runner.atomic_save({"v": 2}, path)
+    assert torch.load(path, weights_only=True) == {"v": 1}
+
+
+def test_evaluate_and_predict_reuse_the_saved_preprocessing(tmp_path):
+    """evaluate on a CSV equals the metrics of predict's output on the same rows."""
+    cfg = _cfg(train={"epochs": 3})
+    runner.train_run(cfg, tmp_path / "run")
+    from qdl.data import load_dataset
+
+    frame = load_dataset("moons").frame.iloc[:100]
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    result = runner.evaluate_run(tmp_path / "run", str(tmp_path / "rows.csv"))
+    n = runner.predict_file(tmp_path / "run", str(tmp_path / "rows.csv"),
+                            str(tmp_path / "out.csv"))
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert n == 100
+    accuracy = (out["prediction"].astype(str) == frame["label"].astype(str)).mean()
+    assert result["accuracy"] == pytest.approx(accuracy)
+    np.testing.assert_allclose(out[["p_0", "p_1"]].sum(axis=1), 1, atol=1e-6)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert runner.evaluate_run(tmp_path / "run")["accuracy"] == metrics["test"]["accuracy"]
+
+
+def test_table_with_text_features_trains(tmp_path):
+    """Categorical columns are one-hot encoded and missing numbers imputed end to end."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"n": rng.normal(size=80), "c": rng.choice(["u", "v"], 80)})
+    frame.loc[3, "n"] = np.nan
+    frame["y"] = np.where((frame["c"] == "u") ^ (frame["n"] > 0), "p", "q")
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    cfg = validate({"data": {"csv": str(path), "target": "y"},
+                    "model": {"kind": "mlp"}, "train": {"epochs": 2}})
+    trainer = runner.Trainer(cfg, runner.prepare(cfg))
+    assert trainer.data.pre.n_features == 3
+    assert len(trainer.fit()) == 2

@@ -1,0 +1,99 @@
+"""Dataset registry: every loader offline, shapes as listed, CSV loading and its errors."""
+
+import socket
+
+import numpy as np
+import pytest
+
+from qdl import QDLError
+from qdl.data import DATASETS, load_csv, load_dataset
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails loudly."""
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_loader_works_offline_and_matches_registry(name, no_network):
+    """Each dataset loads with networking disabled and has the rows/classes the registry lists."""
+    info = DATASETS[name]
+    if not info.available():
+        pytest.skip(f"{name} needs qdl[{info.extra}]")
+    table = load_dataset(name)
+    frame = table.frame
+    assert table.task == info.task
+    assert len(table.features) == info.features
+    # RDKit rejects a couple of SMILES in B3DB; the registry lists the rows that remain.
+    assert len(frame) == info.samples
+    target = frame[table.target]
+    assert not target.isna().any()
+    if info.task == "classification":
+        assert target.nunique() == info.classes
+    else:
+        assert np.isfinite(target.to_numpy(dtype=float)).all()
+
+
+def test_image_dataset_declares_its_shape():
+    """digits carries its 8×8 image shape, and the pixels are row-major in the columns."""
+    from sklearn.datasets import load_digits
+
+    table = load_dataset("digits")
+    assert table.image_shape == (8, 8)
+    images = load_digits().images
+    np.testing.assert_array_equal(table.frame[table.features].to_numpy()[5].reshape(8, 8),
+                                  images[5])
+
+
+def test_generated_datasets_are_fixed_and_balanced():
+    """Generated sets are identical on every load and roughly balanced."""
+    for name in ("moons", "circles", "xor"):
+        a, b = load_dataset(name).frame, load_dataset(name, seed=7).frame
+        assert a.equals(b)
+        share = (a["label"] == 1).mean()
+        assert 0.4 < share < 0.6
+
+
+def test_xor_labels_follow_the_quadrants():
+    """xor's label is 1 exactly when the two coordinates have opposite signs."""
+    frame = load_dataset("xor").frame
+    expected = (frame["x0"] > 0) != (frame["x1"] > 0)
+    assert (frame["label"] == expected.astype(int)).all()
+
+
+def test_unknown_dataset_names_the_choices():
+    """An unknown name lists the registry and the CSV alternative."""
+    with pytest.raises(QDLError, match=r"unknown dataset 'irs'.*iris.*--data FILE"):
+        load_dataset("irs")
+
+
+def test_csv_guesses_the_task(tmp_path):
+    """Text or few-integer targets mean classification; real-valued targets regression."""
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y,z,w\n" + "\n".join(f"{i},{i*2},{i%2},{i*0.37},c{i%3}"
+                                               for i in range(30)))
+    assert load_csv(path, "y").task == "classification"
+    assert load_csv(path, "z").task == "regression"
+    assert load_csv(path, "w").task == "classification"
+    assert load_csv(path, "z", task="classification").task == "classification"
+
+
+@pytest.mark.parametrize("content, target, needle", [
+    (None, "y", "no such file"),
+    (b"\xff\xfe\x00garbage\x00\xff", "y", "cannot read"),
+    (b"a,b\n1,2\n3,4\n", "y", "no column 'y'; columns are a, b"),
+    (b"a,y\n1,\n3,4\n", "y", "missing values"),
+])
+def test_csv_errors_are_clear(tmp_path, content, target, needle):
+    """Missing, unreadable, target-less and incomplete CSV files raise QDLError."""
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(QDLError, match=needle):
+        load_csv(path, target)
