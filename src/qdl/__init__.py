@@ -6,23 +6,28 @@
 1.0
 """
 
-from qdl import nn
+from qdl import nn, noise
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES
-from qdl.grad import DiffMethod, expval, var
+from qdl.grad import DiffMethod, expval, expval_with_stderr, var
+from qdl.noise import NoiseModel
 from qdl.observables import Observable
-from qdl.sim import probs, sample, state
+from qdl.sim import density_matrix, probs, sample, state
 
 __all__ = [
     "GATES",
     "Circuit",
     "DiffMethod",
+    "NoiseModel",
     "Observable",
     "Op",
     "QDLError",
+    "density_matrix",
     "expval",
+    "expval_with_stderr",
     "nn",
+    "noise",
     "probs",
     "sample",
     "state",

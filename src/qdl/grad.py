@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Protocol
 
 import torch
 
-from qdl.circuit import Circuit
+from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
+from qdl.expr import Sym
 from qdl.gates import GATES, shift_rule
+from qdl.noise import NoiseModel
 from qdl.observables import Observable, parse_observables
 from qdl.sim import (
     REAL,
@@ -27,6 +30,9 @@ from qdl.sim import (
     apply_into,
     bind,
     compile_circuit,
+    density_expectation,
+    density_run,
+    density_shot_expectation,
     expectation,
     final_state,
     gate_tensor,
@@ -34,6 +40,7 @@ from qdl.sim import (
     observable_apply,
     plan_for,
     plan_tensors,
+    readout_matrices,
     run,
     shot_expectation,
     weighted_observables,
@@ -65,6 +72,15 @@ class DiffMethod(Enum):
             raise QDLError(f"unknown diff_method {value!r}; choose one of {names}") from None
 
 
+class Backend(Protocol):
+    """What :func:`expval` needs from an external backend (hardware, another simulator)."""
+
+    def expval(self, circuit: Circuit, observables: Sequence[Observable],
+               params: Mapping[str, torch.Tensor]) -> Any:
+        """``<O>`` of every observable for parameters of shape ``(B,)``: ``(B, len(obs))``."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Everything about one evaluation that is not a differentiable tensor."""
@@ -75,13 +91,26 @@ class _Plan:
     observables: tuple[Observable, ...]
     shots: int | None = None
     generator: torch.Generator | None = None
+    noise: NoiseModel | None = None
+    readout: tuple | None = None
+    stderr: bool = False  # shot estimates followed by their standard errors
 
     def evaluate(self, tensors: Sequence[torch.Tensor | None],
                  items: Sequence[PlanItem] | None = None) -> torch.Tensor:
+        if self.noise is not None:
+            return self._evaluate_density(tensors)
         state = run(self.steps if items is None else items, tensors, self.n_qubits, self.bound)
         if self.shots is None:
             return expectation(state, self.observables)
-        return shot_expectation(state, self.observables, self.shots, self.generator)
+        return shot_expectation(state, self.observables, self.shots, self.generator,
+                                self.stderr)
+
+    def _evaluate_density(self, tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        rho = density_run(self.steps, tensors, self.n_qubits, self.bound, self.noise)
+        if self.shots is None:
+            return density_expectation(rho, self.observables, self.readout)
+        return density_shot_expectation(rho, self.observables, self.shots, self.generator,
+                                        self.readout, self.stderr)
 
 
 class AdjointExpval(torch.autograd.Function):
@@ -185,6 +214,8 @@ def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
 
 
 def _backprop(plan: _Plan, circuit: Circuit) -> torch.Tensor:
+    if plan.noise is not None:  # gate by gate: channels sit between the gates
+        return plan.evaluate([gate_tensor(s, plan.bound) for s in plan.steps])
     items = plan_for(circuit)
     return plan.evaluate(plan_tensors(items, plan.bound), items)
 
@@ -211,6 +242,91 @@ def _shift(rule: Callable) -> Callable[[_Plan, Circuit], torch.Tensor]:
     return method
 
 
+class BackendExpval(torch.autograd.Function):
+    """``<O>`` from an external backend; gradients by shift rules through the same backend.
+
+    Inputs are the circuit's symbolic gate angles, one ``(B,)`` tensor per slot. ``call``
+    evaluates an ``(N, slots)`` array of angle values in one backend request: the backward
+    pass stacks every shifted copy of the batch into a single request, so hardware sees one
+    job per gradient instead of one per parameter.
+    """
+
+    @staticmethod
+    def forward(ctx, call: Callable, rules: tuple, *slots: torch.Tensor):  # type: ignore[override]
+        ctx.call, ctx.rules = call, rules
+        ctx.values = torch.stack([v.detach() for v in slots], -1)
+        return call(ctx.values)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        values, batch = ctx.values, ctx.values.shape[0]
+        jobs, shifted = [], []
+        for m, need in enumerate(ctx.needs_input_grad[2:]):
+            for c, s in ctx.rules[m] if need else ():
+                for sign in (1, -1):
+                    v = values.clone()
+                    v[:, m] += sign * s
+                    shifted.append(v)
+                    jobs.append((m, sign * c))
+        grads: list[torch.Tensor | None] = [None] * values.shape[1]
+        if jobs:
+            out = ctx.call(torch.cat(shifted)).reshape(len(jobs), batch, -1)
+            for (m, c), o in zip(jobs, out, strict=True):
+                d = c * (grad_out * o).sum(-1)
+                grads[m] = d if grads[m] is None else grads[m] + d
+        return (None, None, *grads)
+
+
+def _backend_method(method: DiffMethod, shots: int | None, noise: NoiseModel | None,
+                    backend: object) -> DiffMethod:
+    if not callable(getattr(backend, "expval", None)):
+        raise QDLError(f"backend must have an expval(circuit, observables, params) method, "
+                       f"e.g. qdl.interop.qiskit.QiskitEstimator; got {type(backend).__name__}")
+    if shots is not None or noise is not None:
+        raise QDLError("shots and noise belong to the backend when one is given; configure "
+                       "them there (e.g. QiskitEstimator(..., precision=...))")
+    if method in (DiffMethod.ADJOINT, DiffMethod.BACKPROP):
+        raise QDLError(f"diff_method {method.value!r} cannot differentiate through an external "
+                       "backend; use 'parameter-shift' (the default) or 'finite-diff'")
+    return DiffMethod.PARAMETER_SHIFT if method is DiffMethod.BEST else method
+
+
+def _slot_circuit(circuit: Circuit, bound: Bound, rule: Callable
+                  ) -> tuple[Circuit, list[torch.Tensor], tuple]:
+    """The circuit with every symbolic angle renamed ``_a<k>``, the angles' values and the
+    shift rule of each: the backend then shifts gate angles, not user parameters."""
+    ops, values, rules = [], [], []
+    for step in compile_circuit(circuit):
+        params = list(step.op.params)
+        evaluated = angles(step, bound)
+        freqs = GATES[step.op.name].controlled_frequencies(step.op.ctrl)
+        for j, p in enumerate(params):
+            if p.symbols():
+                params[j] = Sym(f"_a{len(values)}")
+                values.append(evaluated[j].expand(bound.batch))
+                rules.append(rule(freqs[j]))
+        ops.append(Op(step.op.name, step.op.wires, tuple(params), step.op.ctrl))
+    return Circuit(circuit.n_qubits, ops), values, tuple(rules)
+
+
+def _backend_expval(backend: Backend, circuit: Circuit, obs: tuple[Observable, ...],
+                    bound: Bound, method: DiffMethod) -> torch.Tensor:
+    rule = shift_rule if method is DiffMethod.PARAMETER_SHIFT else _finite_diff_rule(
+        bound.dtype)
+    slots, values, rules = _slot_circuit(circuit, bound, rule)
+    real = REAL[bound.dtype]
+
+    def call(v: torch.Tensor) -> torch.Tensor:
+        params = {f"_a{k}": v[:, k] for k in range(v.shape[1])}
+        out = torch.as_tensor(backend.expval(slots, obs, params), dtype=real,
+                              device=bound.device)
+        return out.reshape(-1, len(obs)).expand(v.shape[0], len(obs))
+
+    if not values:
+        return call(torch.zeros(bound.batch, 0, dtype=real, device=bound.device))
+    return BackendExpval.apply(call, rules, *values)
+
+
 def _finite_diff_rule(plan_dtype: torch.dtype) -> Callable:
     # Central differences: step eps^(1/3) balances truncation (h²) against rounding (eps/h).
     h = float(torch.finfo(REAL[plan_dtype]).eps) ** (1 / 3)
@@ -227,6 +343,8 @@ def expval(
     shots: int | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
+    noise: NoiseModel | None = None,
+    backend: Backend | None = None,
 ) -> torch.Tensor:
     """Expectation values of Pauli-sum observables, differentiable w.r.t. the parameters.
 
@@ -235,11 +353,18 @@ def expval(
         observables: strings such as ``"Z0"``, ``"X0 Y2"``, ``"0.5 Z0 Z1 + -1.2 X3"``.
         params: name -> float or real tensor; batch dimensions broadcast.
         diff_method: ``backprop``, ``adjoint``, ``parameter-shift``, ``finite-diff`` or
-            ``best`` (adjoint when exact, parameter-shift with shots).
+            ``best`` (adjoint when exact, backprop with noise, parameter-shift with shots or
+            a backend).
         dtype: ``torch.complex64`` or ``torch.complex128``.
         shots: estimate from this many samples per Pauli term instead of exactly.
         seed: seeds the sampler when ``shots`` is set.
         device: where to simulate; defaults to the device of the parameter tensors.
+        noise: a :class:`qdl.noise.NoiseModel`: simulate density matrices with its channels
+            after the gates and its readout errors on every measured term.
+        backend: evaluate on an external backend instead (any object with an
+            ``expval(circuit, observables, params)`` method returning ``(B, len(observables))``
+            for parameters of shape ``(B,)``, e.g. :class:`qdl.interop.qiskit.QiskitEstimator`);
+            gradients by parameter shift through the same backend.
 
     Returns:
         Real tensor of shape ``(*batch, len(observables))``.
@@ -248,23 +373,84 @@ def expval(
     >>> expval(c, ["Z0"], {"theta": 0.0}).tolist()
     [1.0]
     """
+    method = _choose_method(diff_method, shots, noise, backend)
+    obs = tuple(parse_observables(observables, circuit.n_qubits))
+    bound = bind(circuit, params, dtype, device, check=backend is None)
+    if backend is not None:
+        out = _backend_expval(backend, circuit, obs, bound, method)
+    else:
+        out = _evaluate(circuit, obs, bound, method, shots, seed, noise)
+    return out.reshape(*bound.batch_shape, len(obs))
+
+
+def expval_with_stderr(
+    circuit: Circuit,
+    observables: Sequence[str] | str,
+    params: Mapping[str, torch.Tensor | float] | None = None,
+    *,
+    shots: int,
+    seed: int | None = None,
+    diff_method: str | DiffMethod = "best",
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+    noise: NoiseModel | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shot estimates of :func:`expval` and their standard errors, from the same samples.
+
+    Each Pauli term ``c_t P_t`` is measured ``shots`` times; with ``m_t`` its sample mean,
+    the standard error of an observable is ``√(Σ_t c_t² (1 − m_t²)/(shots − 1))``. The
+    estimates are differentiable as in :func:`expval` (parameter shift); the errors are not.
+
+    Returns:
+        ``(estimates, stderr)``, both of shape ``(*batch, len(observables))``.
+
+    >>> est, err = expval_with_stderr(Circuit(1).h(0), ["Z0", "X0"], shots=400, seed=0)
+    >>> bool(abs(est[0]) < 5 * err[0]), err[1].item()
+    (True, 0.0)
+    """
+    if shots is None:
+        raise QDLError("expval_with_stderr needs shots=N (exact values have no shot error)")
+    method = _choose_method(diff_method, shots, noise, None)
+    obs = tuple(parse_observables(observables, circuit.n_qubits))
+    bound = bind(circuit, params, dtype, device)
+    out = _evaluate(circuit, obs, bound, method, shots, seed, noise, stderr=True)
+    out = out.reshape(*bound.batch_shape, 2 * len(obs))
+    # The errors are detached, so backward never sends a gradient into their columns.
+    return out[..., : len(obs)], out[..., len(obs):].detach()
+
+
+def _choose_method(diff_method: str | DiffMethod, shots: int | None, noise: NoiseModel | None,
+                   backend: Backend | None) -> DiffMethod:
     method = DiffMethod.parse(diff_method)
+    if noise is not None and not isinstance(noise, NoiseModel):
+        raise QDLError(f"noise must be a qdl.noise.NoiseModel, got {type(noise).__name__}")
+    if backend is not None:
+        return _backend_method(method, shots, noise, backend)
     if method is DiffMethod.BEST:
-        method = DiffMethod.ADJOINT if shots is None else DiffMethod.PARAMETER_SHIFT
+        if shots is not None:
+            return DiffMethod.PARAMETER_SHIFT
+        return DiffMethod.BACKPROP if noise is not None else DiffMethod.ADJOINT
     if shots is not None and method in (DiffMethod.ADJOINT, DiffMethod.BACKPROP):
         raise QDLError(f"diff_method {method.value!r} needs exact expectations; with shots use "
                        "'parameter-shift' (or 'finite-diff')")
-    obs = tuple(parse_observables(observables, circuit.n_qubits))
-    bound = bind(circuit, params, dtype, device)
+    if noise is not None and method is DiffMethod.ADJOINT:
+        raise QDLError("diff_method 'adjoint' needs pure states and cannot run with noise; "
+                       "use 'backprop' (the default with noise) or 'parameter-shift'")
+    return method
+
+
+def _evaluate(circuit: Circuit, obs: tuple[Observable, ...], bound: Bound, method: DiffMethod,
+              shots: int | None, seed: int | None, noise: NoiseModel | None,
+              stderr: bool = False) -> torch.Tensor:
     generator = None
     if shots is not None and seed is not None:
         generator = torch.Generator().manual_seed(seed)
-    plan = _Plan(compile_circuit(circuit), circuit.n_qubits, bound, obs, shots, generator)
+    readout = readout_matrices(noise, circuit.n_qubits, bound.dtype, bound.device)
+    plan = _Plan(compile_circuit(circuit), circuit.n_qubits, bound, obs, shots, generator,
+                 noise, readout, stderr)
     if method is DiffMethod.FINITE_DIFF:
-        out = _shift(_finite_diff_rule(dtype))(plan, circuit)
-    else:
-        out = _METHODS[method](plan, circuit)
-    return out.reshape(*bound.batch_shape, len(obs))
+        return _shift(_finite_diff_rule(bound.dtype))(plan, circuit)
+    return _METHODS[method](plan, circuit)
 
 
 def var(

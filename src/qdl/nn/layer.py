@@ -13,7 +13,8 @@ from torch import nn
 
 from qdl.circuit import Circuit
 from qdl.errors import QDLError
-from qdl.grad import DiffMethod, expval
+from qdl.grad import Backend, DiffMethod, expval
+from qdl.noise import NoiseModel
 from qdl.observables import parse_observables
 
 INITS = ("uniform", "small", "zeros")
@@ -40,6 +41,11 @@ class QuantumLayer(nn.Module):
             Grant et al. 2019, arXiv:1903.05076), or ``zeros``.
         init_scale: standard deviation for ``small``.
         shots: estimate outputs from shots (hardware-like, noisy) instead of exactly.
+        noise: a :class:`qdl.noise.NoiseModel`; the layer then simulates density matrices
+            (``best`` = backprop).
+        backend: evaluate on an external backend (e.g.
+            :class:`qdl.interop.qiskit.QiskitEstimator`), gradients by parameter shift
+            through it; see :func:`qdl.expval`.
 
     >>> c = Circuit(2).ry(0, "x0").ry(1, "x1").cx(0, 1).rx(0, "w0").rx(1, "w1")
     >>> layer = QuantumLayer(c, ["Z0", "Z1"], inputs=["x0", "x1"])
@@ -58,6 +64,8 @@ class QuantumLayer(nn.Module):
         init: str = "uniform",
         init_scale: float = 0.1,
         shots: int | None = None,
+        noise: NoiseModel | None = None,
+        backend: Backend | None = None,
     ):
         super().__init__()
         self.circuit = Circuit.from_qasm(circuit) if isinstance(circuit, str) else circuit
@@ -76,6 +84,8 @@ class QuantumLayer(nn.Module):
             raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
         self.weights = nn.Parameter(_init(init, len(self.weight_names), init_scale, real))
         self.shots = shots
+        self.noise = noise
+        self.backend = backend
 
     def forward(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Outputs ``(*batch, len(observables))`` for features ``x`` of shape
@@ -91,12 +101,16 @@ class QuantumLayer(nn.Module):
             params.update(zip(self.input_names, x.unbind(-1), strict=True))
         dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
         return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
-                      dtype=dtype, shots=self.shots, device=self.weights.device)
+                      dtype=dtype, shots=self.shots, device=self.weights.device,
+                      noise=self.noise, backend=self.backend)
 
     def extra_repr(self) -> str:
         return (f"n_qubits={self.circuit.n_qubits}, gates={len(self.circuit)}, "
                 f"inputs={len(self.input_names)}, weights={len(self.weight_names)}, "
-                f"outputs={self.observables}, diff_method={self.diff_method!r}")
+                f"outputs={self.observables}, diff_method={self.diff_method!r}"
+                + (", noise" if self.noise is not None else "")
+                + (f", backend={type(self.backend).__name__}" if self.backend is not None
+                   else ""))
 
 
 def _init(kind: str, size: int, scale: float, dtype: torch.dtype) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Batched statevector simulation on torch: a few pure functions over new tensors.
 
 ``core`` applies single gates, ``plan`` compiles circuits into fused plans and runs them,
-``measure`` turns states into expectations, probabilities and samples. This module holds
-the public entry points (``qdl.state``, ``qdl.probs``, ``qdl.sample``).
+``measure`` turns states into expectations, probabilities and samples, ``density`` runs
+density matrices with noise channels. This module holds the public entry points
+(``qdl.state``, ``qdl.density_matrix``, ``qdl.probs``, ``qdl.sample``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from qdl.circuit import Circuit
+from qdl.noise import NoiseModel
 from qdl.sim.core import (
     REAL,
     Bound,
@@ -24,10 +26,23 @@ from qdl.sim.core import (
     gate_tensor,
     zero_state,
 )
+from qdl.sim.density import (
+    apply_channel,
+    apply_gate,
+    apply_readout,
+    as_matrix,
+    density_expectation,
+    density_probabilities,
+    density_run,
+    density_shot_expectation,
+    readout_matrices,
+)
 from qdl.sim.measure import (
     bits,
     expectation,
+    marginal,
     observable_apply,
+    parity_estimate,
     probabilities,
     sample_indices,
     shot_expectation,
@@ -51,10 +66,12 @@ from qdl.sim.plan import (
 
 __all__ = [
     "FUSE_WIDTH", "REAL", "Block", "Bound", "Perm", "PlanItem", "Prep", "Step",
-    "angles", "apply", "apply_into", "bind", "bits", "check_memory", "compile_circuit",
-    "expectation",
-    "final_state", "fuse", "gate_tensor", "item_apply", "item_grad", "observable_apply",
-    "plan_for", "plan_tensors", "probabilities", "probs", "run", "sample",
+    "angles", "apply", "apply_channel", "apply_gate", "apply_into", "apply_readout",
+    "as_matrix", "bind", "bits", "check_memory", "compile_circuit", "density_expectation",
+    "density_matrix", "density_probabilities", "density_run", "density_shot_expectation",
+    "expectation", "final_state", "fuse", "gate_tensor", "item_apply", "item_grad",
+    "marginal", "noisy_state", "observable_apply", "parity_estimate", "plan_for",
+    "plan_tensors", "probabilities", "probs", "readout_matrices", "run", "sample",
     "sample_indices", "shot_expectation", "state", "weighted_observables", "zero_state",
 ]
 
@@ -78,6 +95,37 @@ def state(
     return psi.reshape(*bound.batch_shape, 2**circuit.n_qubits)
 
 
+def noisy_state(circuit: Circuit, bound: Bound, noise: NoiseModel | None) -> torch.Tensor:
+    """The circuit's density matrix ``(2,)*2n + (B,)`` under ``noise``, gate by gate."""
+    steps = compile_circuit(circuit)
+    tensors = [gate_tensor(s, bound) for s in steps]
+    return density_run(steps, tensors, circuit.n_qubits, bound, noise)
+
+
+def density_matrix(
+    circuit: Circuit,
+    params: Mapping[str, torch.Tensor | float] | None = None,
+    noise: NoiseModel | None = None,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The output density matrix, shape ``(*batch, 2**n, 2**n)``, with ``noise`` channels.
+
+    Differentiable by autograd (backprop) with respect to every parameter tensor. Readout
+    errors do not change the state; they act on :func:`probs`, :func:`sample` and
+    :func:`qdl.expval`.
+
+    >>> from qdl.noise import NoiseModel, depolarizing
+    >>> density_matrix(Circuit(1).x(0), noise=NoiseModel().add("x", depolarizing(0.5))
+    ...                ).real.tolist()
+    [[0.25, 0.0], [0.0, 0.75]]
+    """
+    bound = bind(circuit, params, dtype, device)
+    rho = as_matrix(noisy_state(circuit, bound, noise))
+    return rho.reshape(*bound.batch_shape, *rho.shape[1:])
+
+
 def probs(
     circuit: Circuit,
     params: Mapping[str, torch.Tensor | float] | None = None,
@@ -85,15 +133,26 @@ def probs(
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    noise: NoiseModel | None = None,
 ) -> torch.Tensor:
     """Probabilities of the basis states of ``wires`` (default all): ``(*batch, 2**k)``.
+
+    With ``noise`` the circuit runs as a density matrix and readout errors apply.
 
     >>> probs(Circuit(2).x(1), wires=[1]).tolist()
     [0.0, 1.0]
     """
     bound = bind(circuit, params, dtype, device)
-    p = probabilities(final_state(circuit, bound), wires)
+    p = _probabilities(circuit, bound, wires, noise)
     return p.reshape(*bound.batch_shape, p.shape[-1])
+
+
+def _probabilities(circuit: Circuit, bound: Bound, wires: Sequence[int] | None,
+                   noise: NoiseModel | None) -> torch.Tensor:
+    if noise is None:
+        return probabilities(final_state(circuit, bound), wires)
+    readout = readout_matrices(noise, circuit.n_qubits, bound.dtype, bound.device)
+    return density_probabilities(noisy_state(circuit, bound, noise), wires, readout)
 
 
 def sample(
@@ -104,8 +163,11 @@ def sample(
     *,
     seed: int | None = None,
     dtype: torch.dtype = torch.complex64,
+    noise: NoiseModel | None = None,
 ) -> torch.Tensor:
     """Measured bits ``(*batch, shots, len(wires))`` (int64, wire order as given).
+
+    With ``noise`` the samples come from the noisy distribution, readout errors included.
 
     >>> sample(Circuit(2).x(0), shots=3, seed=1).tolist()
     [[1, 0], [1, 0], [1, 0]]
@@ -114,6 +176,6 @@ def sample(
     wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     with torch.no_grad():
-        p = probabilities(final_state(circuit, bound), wires)
+        p = _probabilities(circuit, bound, wires, noise)
     out = bits(sample_indices(p, shots, generator), len(wires))
     return out.reshape(*bound.batch_shape, shots, len(wires))

@@ -102,10 +102,12 @@ def bind(
     params: Mapping[str, torch.Tensor | float] | None,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    check: bool = True,
 ) -> Bound:
     """Check ``params`` against the circuit's parameters and broadcast their batch shapes.
 
-    Also checks, before anything is allocated, that the state fits in free memory.
+    Also checks (unless ``check`` is false: nothing will be simulated here, e.g. for an
+    external backend), before anything is allocated, that the state fits in free memory.
 
     >>> bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(3)}).batch_shape
     (3,)
@@ -142,7 +144,8 @@ def bind(
         raise QDLError(f"parameter batch shapes do not broadcast: {shapes}") from None
     env = {n: t.expand(batch_shape).reshape(-1) if t.dim() else t for n, t in tensors.items()}
     bound = Bound(env, tuple(batch_shape), dtype, device)
-    check_memory(circuit.n_qubits, bound.batch, dtype, device)
+    if check:
+        check_memory(circuit.n_qubits, bound.batch, dtype, device)
     return bound
 
 

@@ -4,7 +4,8 @@ samples. Results are batch-first ``(B, ...)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
@@ -141,11 +142,19 @@ def probabilities(state: torch.Tensor, wires: Sequence[int] | None = None) -> to
     >>> probabilities(zero_state(2), [1]).tolist()
     [[1.0, 0.0]]
     """
-    n = state.dim() - 1
+    return marginal(state.real**2 + state.imag**2, wires)
+
+
+def marginal(p: torch.Tensor, wires: Sequence[int] | None = None) -> torch.Tensor:
+    """Sum a batch-last distribution ``(2, ..., 2, B)`` down to ``wires``: ``(B, 2**k)``.
+
+    >>> marginal(torch.tensor([[0.5], [0.5]]), []).tolist()
+    [[1.0]]
+    """
+    n = p.dim() - 1
     wires = list(range(n)) if wires is None else list(wires)
     if len(set(wires)) != len(wires) or any(not 0 <= w < n for w in wires):
         raise QDLError(f"wires {wires} must be distinct qubits in 0..{n - 1}")
-    p = state.real**2 + state.imag**2
     other = [a for a in range(n) if a not in wires]
     p = p.sum(other) if other else p
     kept = sorted(wires)
@@ -175,32 +184,63 @@ def bits(indices: torch.Tensor, n_bits: int) -> torch.Tensor:
 _ROTATE = {"X": ("h",), "Y": ("sdg", "h"), "Z": ()}
 
 
+def parity_estimate(
+    probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of ``(−1)^parity`` over ``shots`` samples of ``probs`` ``(B, 2**k)``, and the
+    estimated variance of that mean, ``(1 − mean²)/(shots − 1)`` (unbiased; 0 for one shot).
+
+    >>> mean, var = parity_estimate(torch.tensor([[0.0, 1.0]]), 10)
+    >>> mean.tolist(), var.tolist()
+    ([-1.0], [0.0])
+    """
+    k = round(math.log2(probs.shape[-1]))
+    idx = sample_indices(probs, shots, generator)
+    parity = bits(idx, k).sum(-1) % 2
+    mean = (1 - 2 * parity.to(probs.dtype)).mean(-1)
+    return mean, (1 - mean**2).clamp_min(0) / max(shots - 1, 1)
+
+
 def shot_expectation(
     state: torch.Tensor,
     observables: Sequence[Observable],
     shots: int,
     generator: torch.Generator | None = None,
+    with_stderr: bool = False,
 ) -> torch.Tensor:
     """Estimates of ``<O>`` from ``shots`` samples per Pauli term: ``(B, len(observables))``.
 
-    Each term is measured in its own basis (X via H, Y via S†·H), as hardware would.
+    Each term is measured in its own basis (X via H, Y via S†·H), as hardware would. With
+    ``with_stderr`` the standard errors of the estimates follow as ``len(observables)`` more
+    columns: ``√(Σ_t c_t² (1 − m_t²)/(shots − 1))`` over the terms' sample means ``m_t``.
     """
     state = state.detach()
-    cols = []
+    real = state.real.dtype
+    cols, errs = [], []
     for obs in observables:
-        total = torch.zeros(state.shape[-1], dtype=state.real.dtype, device=state.device)
+        total = torch.zeros(state.shape[-1], dtype=real, device=state.device)
+        var = torch.zeros_like(total)
         for term in obs.terms:
             if not term.paulis:
                 total = total + term.coeff
                 continue
-            rotated = state
-            for w, p in term.paulis:
-                for g in _ROTATE[p]:
-                    step = _compile((Op(g, (w,)),))[0]
-                    rotated = apply(rotated, step, GATES[g].fn([]).to(state))  # type: ignore[misc]
-            wires = [w for w, _ in term.paulis]
-            idx = sample_indices(probabilities(rotated, wires), shots, generator)
-            parity = bits(idx, len(wires)).sum(-1) % 2
-            total = total + term.coeff * (1 - 2 * parity.to(total.dtype)).mean(-1)
+            rotated = rotate_to_measurement(state, term, apply)
+            mean, v = parity_estimate(probabilities(rotated, [w for w, _ in term.paulis]),
+                                      shots, generator)
+            total, var = total + term.coeff * mean, var + term.coeff**2 * v
         cols.append(total)
-    return torch.stack(cols, -1)
+        errs.append(var.sqrt())
+    return torch.stack(cols + errs if with_stderr else cols, -1)
+
+
+def rotate_to_measurement(state: torch.Tensor, term: PauliTerm, apply_step: Callable
+                          ) -> torch.Tensor:
+    """The state with each X (Y) factor of ``term`` rotated to Z by H (S†·H).
+
+    ``apply_step(state, step, matrix)`` applies one gate, so density matrices reuse this.
+    """
+    for w, p in term.paulis:
+        for g in _ROTATE[p]:
+            step = _compile((Op(g, (w,)),))[0]
+            state = apply_step(state, step, GATES[g].fn([]).to(state))  # type: ignore[misc]
+    return state
