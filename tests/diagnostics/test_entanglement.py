@@ -1,0 +1,77 @@
+"""Meyer–Wallach measure and entangling capability against states built with numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qdl import Circuit, QDLError
+from qdl.diagnostics import entangling_capability, meyer_wallach, sim_circuit
+
+
+def _random_qubit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=2) + 1j * rng.normal(size=2)
+    return v / np.linalg.norm(v)
+
+
+def _numpy_q(psi: np.ndarray, n: int) -> float:
+    """Q = 2(1 - mean purity), each reduced state from an explicit partial trace."""
+    purities = []
+    for k in range(n):
+        m = np.moveaxis(psi.reshape([2] * n), k, 0).reshape(2, -1)
+        rho = m @ m.conj().T
+        purities.append(np.trace(rho @ rho).real)
+    return 2 * (1 - np.mean(purities))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_product_states_have_zero_q(n, rng):
+    """Tensor products of random single-qubit states have Q = 0."""
+    states = []
+    for _ in range(4):
+        psi = np.array([1.0 + 0j])
+        for _ in range(n):
+            psi = np.kron(psi, _random_qubit(rng))
+        states.append(psi)
+    q = meyer_wallach(torch.tensor(np.array(states)))
+    assert q.shape == (4,)
+    assert q.abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 6])
+def test_ghz_has_q_one(n):
+    """(|0…0⟩ + |1…1⟩)/√2 has Q = 1 (for n = 2 the Bell pair)."""
+    psi = torch.zeros(2**n, dtype=torch.complex128)
+    psi[0] = psi[-1] = 2**-0.5
+    assert meyer_wallach(psi).item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_random_states_match_numpy_partial_traces(rng):
+    """Q of random (unnormalized) states agrees with explicit numpy partial traces."""
+    n = 4
+    raw = rng.normal(size=(6, 2**n)) + 1j * rng.normal(size=(6, 2**n))
+    expected = [_numpy_q(v / np.linalg.norm(v), n) for v in raw]
+    got = meyer_wallach(torch.tensor(raw).reshape(2, 3, 2**n))
+    assert got.shape == (2, 3)
+    np.testing.assert_allclose(got.reshape(-1).numpy(), expected, atol=1e-12)
+
+
+def test_linear_cluster_state_circuit_has_capability_one():
+    """Sim et al.'s circuit 9 (H, CZ ladder, RX) makes cluster states: every marginal mixed."""
+    assert entangling_capability(sim_circuit(9, 4), samples=50, seed=0) == pytest.approx(1.0,
+                                                                                           abs=1e-5)
+
+
+def test_unentangling_circuit_has_capability_zero():
+    """Circuit 1 (single-qubit rotations only) never entangles."""
+    assert entangling_capability(sim_circuit(1, 3), samples=50, seed=0) == pytest.approx(0.0,
+                                                                                           abs=1e-5)
+
+
+def test_bad_inputs_raise_qdlerror():
+    """Non-power-of-two states and single-qubit circuits are refused with QDLError."""
+    with pytest.raises(QDLError, match="2\\*\\*n"):
+        meyer_wallach(torch.ones(3, dtype=torch.complex64))
+    with pytest.raises(QDLError, match="at least 2 qubits"):
+        entangling_capability(Circuit(1).rx(0, "a"), samples=5)
