@@ -142,12 +142,13 @@ def circuit_of(model: nn.Module) -> Any:
     return next((m.circuit for m in model.modules() if isinstance(m, QuantumLayer)), None)
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise QDLError("train.device is cuda but torch sees no CUDA device; use cpu or auto")
-    return torch.device(name)
+    # Data-parallel processes take one GPU each (round robin when there are fewer GPUs).
+    return torch.device(f"cuda:{rank % torch.cuda.device_count()}" if name == "cuda" else name)
 
 
 def _optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -156,8 +157,10 @@ def _optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     return cls[t.optimizer](model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
 
-def _criterion(task: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+def _criterion(task: str, reduction: str = "mean") -> nn.Module:
+    if task == "classification":
+        return nn.CrossEntropyLoss(reduction=reduction)
+    return nn.MSELoss(reduction=reduction)
 
 
 @torch.no_grad()
@@ -243,17 +246,30 @@ EpochCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class Trainer:
-    """Trains one configured model; :meth:`fit` optionally checkpoints into a directory."""
+    """Trains one configured model; :meth:`fit` optionally checkpoints into a directory.
+
+    With ``world > 1`` this is one of ``world`` data-parallel processes (``torch.distributed``
+    must be initialised): every process walks the same batches, computes the loss on its
+    share of each batch and ``DistributedDataParallel`` averages the gradients, so the
+    step equals the single-process step up to rounding.
+    """
 
     cfg: RunConfig
     data: Prepared
+    rank: int = 0
+    world: int = 1
 
     def __post_init__(self) -> None:
-        self.device = _device(self.cfg.train.device)
+        self.device = _device(self.cfg.train.device, self.rank)
         torch.manual_seed(self.cfg.train.seed)
         model = build_model(self.cfg, self.data.pre)
         dtype = torch.float64 if self.cfg.train.dtype == "float64" else torch.float32
         self.model = model.to(device=self.device, dtype=dtype)
+        self.step_model: nn.Module = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_model = DistributedDataParallel(self.model)
         self.optimizer = _optimizer(self.cfg, self.model)
         self.history: list[dict[str, Any]] = []
 
@@ -263,20 +279,30 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.history = list(ckpt["history"])
 
+    def _step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
+              criterion: nn.Module) -> None:
+        shard = idx[self.rank::self.world]
+        # Sum over this share, scaled so that DDP's average over processes equals the
+        # mean over the whole batch even when shares differ in size.
+        scale = self.world / len(idx)
+        if len(shard) == 0:  # still take part in the gradient all-reduce
+            shard, scale = idx[:1], 0.0
+        self.optimizer.zero_grad()
+        out = self.step_model(x[shard].to(self.device))
+        loss = criterion(out, y[shard].to(self.device)) * scale
+        loss.backward()
+        self.optimizer.step()
+
     def _epoch(self, epoch: int) -> dict[str, Any]:
         start = time.perf_counter()
         x, y = self.data.x["train"], self.data.y["train"]
         n, size = len(x), self.cfg.train.batch_size
         generator = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
         order = torch.randperm(n, generator=generator)
-        criterion = _criterion(self.data.task)
-        self.model.train()
+        criterion = _criterion(self.data.task, reduction="sum")
+        self.step_model.train()
         for i in range(0, n, size):
-            idx = order[i:i + size]
-            self.optimizer.zero_grad()
-            loss = criterion(self.model(x[idx].to(self.device)), y[idx].to(self.device))
-            loss.backward()
-            self.optimizer.step()
+            self._step(x, y, order[i:i + size], criterion)
         record: dict[str, Any] = {"epoch": epoch + 1}
         for split in ("train", "val"):
             values = metrics(predict_outputs(self.model, self.data.x[split]),
@@ -320,13 +346,17 @@ def _dump_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
+StartCallback = Callable[[RunConfig, int], None]
+
+
 def train_run(
     cfg: RunConfig | None,
     run_dir: str | Path,
     *,
     resume: bool = False,
     on_epoch: EpochCallback | None = None,
-    on_start: Callable[[Trainer], None] | None = None,
+    on_start: StartCallback | None = None,
+    ddp: int = 1,
 ) -> dict[str, Any]:
     """Train into ``run_dir`` (or continue the run there); returns the final metrics.
 
@@ -335,9 +365,12 @@ def train_run(
         run_dir: directory for the config, checkpoints, metrics and plots.
         resume: continue from ``run_dir/checkpoint.pt``.
         on_epoch: called with each epoch's record (for progress bars).
-        on_start: called with the :class:`Trainer` before the first epoch.
+        on_start: called with the config and the number of epochs already done.
+        ddp: data-parallel processes (``torch.distributed``: gloo on CPU, nccl on CUDA);
+            1 trains in this process.
     """
     run_dir = Path(run_dir)
+    ckpt = None
     if resume:
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         cfg = validate(ckpt["config"], str(run_dir / CHECKPOINT))
@@ -346,24 +379,43 @@ def train_run(
     elif (run_dir / CHECKPOINT).exists():
         raise QDLError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
                        f"or choose another --out directory")
+    if isinstance(ddp, bool) or not isinstance(ddp, int) or ddp < 1:
+        raise QDLError(f"ddp must be a number of processes >= 1, got {ddp!r}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, prepare(cfg))
-    if resume:
+    if on_start is not None:
+        on_start(cfg, 0 if ckpt is None else ckpt["epoch"])
+    if ddp == 1:
+        return _train_in_dir(cfg, run_dir, ckpt, on_epoch)
+    from qdl.app.distributed import spawn_training
+
+    return spawn_training(cfg, run_dir, ckpt is not None, ddp, on_epoch)
+
+
+def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
+                  on_epoch: EpochCallback | None, rank: int = 0, world: int = 1
+                  ) -> dict[str, Any]:
+    """Train in this process; only rank 0 writes files."""
+    trainer = Trainer(cfg, prepare(cfg), rank, world)
+    if ckpt is not None:
         trainer.restore(ckpt)
-    atomic_write_text(_dump_config(cfg), run_dir / CONFIG)
+    writer = rank == 0
+    if writer:
+        atomic_write_text(_dump_config(cfg), run_dir / CONFIG)
     started = time.perf_counter() - sum(r["seconds"] for r in trainer.history)
 
     def checkpoint() -> None:
-        atomic_save(trainer.state(), run_dir / CHECKPOINT)
-        _write_metrics(trainer, run_dir, time.perf_counter() - started, final=False)
+        if writer:
+            atomic_save(trainer.state(), run_dir / CHECKPOINT)
+            _write_metrics(trainer, run_dir, time.perf_counter() - started, final=False)
 
-    if on_start is not None:
-        on_start(trainer)
     trainer.fit(on_epoch, checkpoint)
+    if not writer:
+        return {}
     state = trainer.state()
     atomic_save({k: state[k] for k in ("format", "model", "preprocessor", "config")},
                 run_dir / MODEL)
-    result = _write_metrics(trainer, run_dir, time.perf_counter() - started, final=True)
+    result = _write_metrics(trainer, run_dir, time.perf_counter() - started, final=True,
+                            world=world)
     from qdl.app.plots import write_plots
 
     result["plots"] = write_plots(run_dir, trainer)
@@ -371,7 +423,8 @@ def train_run(
     return result
 
 
-def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool) -> dict[str, Any]:
+def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool, world: int = 1
+                   ) -> dict[str, Any]:
     from qdl import __version__
 
     data = trainer.data
@@ -383,6 +436,7 @@ def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool) ->
                     "features": data.pre.n_features, "classes": data.pre.classes},
         "model": trainer.cfg.model.kind,
         "device": str(trainer.device),
+        "processes": world,
         "parameters": parameter_counts(trainer.model),
         "epochs": trainer.history,
         "test": trainer.test_metrics() if final else None,

@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("-o", "--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--ddp", type=int, default=1, metavar="N",
+                       help="data-parallel processes (torch.distributed; gloo on CPU)")
     _add_train_flags(train)
     train.set_defaults(handler=_train)
 
@@ -127,7 +129,7 @@ def _train(args: argparse.Namespace) -> None:
     with _progress(args.quiet) as bar:
         try:
             result = runner.train_run(cfg, run_dir, resume=bool(args.resume),
-                                      on_start=bar.start, on_epoch=bar.update)
+                                      on_start=bar.start, on_epoch=bar.update, ddp=args.ddp)
         except KeyboardInterrupt:
             print(f"qdl: interrupted; the last finished epoch is saved. Continue with: "
                   f"qdl train --resume {run_dir}", file=sys.stderr)
@@ -147,13 +149,12 @@ class _Bar:
         self.progress = progress
         self.task: Any = None
 
-    def start(self, trainer: Any) -> None:
+    def start(self, cfg: Any, done: int) -> None:
         if self.progress is None:
             return
-        total, done = trainer.cfg.train.epochs, len(trainer.history)
-        self.task = self.progress.add_task(f"{trainer.cfg.model.kind} on "
-                                           f"{trainer.data.table.name}", total=total,
-                                           completed=done, stats="")
+        source = cfg.data.name or Path(cfg.data.csv).name
+        self.task = self.progress.add_task(f"{cfg.model.kind} on {source}",
+                                           total=cfg.train.epochs, completed=done, stats="")
 
     def update(self, record: dict[str, Any]) -> None:
         if self.progress is None or self.task is None:
