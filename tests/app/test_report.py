@@ -83,32 +83,24 @@ def test_cli_report_writes_table_and_plot(tmp_path, capsys):
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
 
+MARKER_DIR = ""   # set by the test; shipped to the Ray workers with _die_once
+
+
 def _die_once(job):
-    """Kill this worker process the first time a job runs; run it normally when retried."""
-    marker = os.path.join(os.environ["QDL_TEST_MARKERS"], job.key.replace("/", "_"))
+    """Kill this worker process the first time a seed-1 job runs; run it when retried."""
+    marker = os.path.join(MARKER_DIR, job.key.replace("/", "_"))
     if job.seed == 1 and not os.path.exists(marker):
         open(marker, "w").close()
         os._exit(1)
     return report.run_job(job)
 
 
-@pytest.fixture(scope="module")
-def ray_local(tmp_path_factory):
-    """A local Ray instance with two CPUs for this module's tests."""
-    ray = pytest.importorskip("ray")
-    markers = tmp_path_factory.mktemp("markers")
-    os.environ["QDL_TEST_MARKERS"] = str(markers)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"QDL_TEST_MARKERS": str(markers),
-                                       "OMP_NUM_THREADS": "1"}})
-    # Workers cannot import this test module by name: ship _die_once by value.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray
-    ray.shutdown()
-
-
 def test_ray_results_equal_local_and_survive_a_killed_worker(ray_local, tmp_path):
     """Jobs on Ray give the local results; a worker killed mid-job is retried."""
+    global MARKER_DIR
+    MARKER_DIR = str(tmp_path)
+    # Workers cannot import this test module by name: ship _die_once (and MARKER_DIR) by value.
+    ray_local.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     jobs = report.jobs_for(["moons"], ["logistic", "hybrid"], 2, 2, None)
     local = [report.run_job(j) for j in jobs]
     remote = list(report.ray_executor("local")(_die_once, jobs))
@@ -118,4 +110,4 @@ def test_ray_results_equal_local_and_survive_a_killed_worker(ray_local, tmp_path
         got = by_key[expected["key"]]
         assert got["score"] == expected["score"]
         assert got["parameters"] == expected["parameters"]
-    assert len(os.listdir(os.environ["QDL_TEST_MARKERS"])) == 2   # two jobs died once
+    assert len(os.listdir(tmp_path)) == 2   # the two seed-1 jobs each died once

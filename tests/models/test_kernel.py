@@ -176,8 +176,30 @@ def test_bad_input_raises(args, x, match):
     ({"feature_map": "zz", "n_features": 2, "tile_size": 0}, "tile_size"),
     ({"feature_map": qdl.Circuit(1).rx(0, "t"), "n_features": 2}, "takes 1 features"),
     ({"feature_map": "zz"}, "n_features"),
+    ({"feature_map": "zz", "n_features": 2, "executor": "dask"}, "executor must be"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     """Unknown maps, bad bandwidth/tile size, inconsistent n_features raise QDLError."""
     with pytest.raises(qdl.QDLError, match=match):
         QuantumKernel(**kwargs)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_ray_tiles_equal_local_tiles(ray_local, symmetric, rng, one_torch_thread):
+    """Gram tiles computed as Ray tasks give exactly the local matrix."""
+    x1 = torch.as_tensor(rng.normal(size=(23, 3)), dtype=torch.float64)
+    x2 = None if symmetric else torch.as_tensor(rng.normal(size=(9, 3)), dtype=torch.float64)
+    local = QuantumKernel("zz", n_features=3, tile_size=8, dtype=torch.float64)
+    remote = QuantumKernel("zz", n_features=3, tile_size=8, dtype=torch.float64,
+                           executor="ray")
+    with torch.no_grad():
+        expected, got = local(x1, x2), remote(x1, x2)
+    assert torch.equal(got, expected)
+
+
+def test_ray_executor_refuses_gradients(ray_local):
+    """The Ray path says it gives no gradients instead of silently detaching."""
+    kernel = QuantumKernel("angle", n_features=2, executor="ray")
+    x = torch.zeros(3, 2, requires_grad=True)
+    with pytest.raises(qdl.QDLError, match="no gradients"):
+        kernel(x)

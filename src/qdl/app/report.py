@@ -29,7 +29,8 @@ MODELS: dict[str, dict[str, Any]] = {
     # A Linear pre-net into a 4-qubit circuit, then a Linear head: the quantum layer is
     # the only non-linearity, so the comparison is about the circuit, not a big MLP.
     "hybrid": {"kind": "hybrid", "qubits": 4, "layers": 2, "hidden": []},
-    # All trainable weights in the circuit (features PCA-reduced to one per qubit).
+    # All trainable weights in the circuit (features PCA-reduced to one per qubit; one
+    # qubit per class when there are more than 4 classes).
     "vqc": {"kind": "vqc", "qubits": 4, "layers": 2},
     "logistic": {"kind": "logistic"},
     # One hidden layer sized so its parameter count is closest to the hybrid model's.
@@ -91,6 +92,9 @@ def run_job(job: Job) -> dict[str, Any]:
         data = prepare(_config(job, {"kind": "logistic"}))
         if spec.get("hidden") == "matched":
             spec["hidden"] = [_matched_width(job, data)]
+        if spec["kind"] == "vqc":
+            # The vqc reads one wire per class: digits (10 classes) needs 10 qubits.
+            spec["qubits"] = max(spec["qubits"], data.pre.n_outputs)
         cfg = _config(job, spec)
         start = time.perf_counter()
         trainer = Trainer(cfg, prepare(cfg, data.table))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -10,6 +12,8 @@ from qdl.errors import QDLError
 from qdl.models._common import check_features, check_int, module_dtype, real_dtype
 from qdl.sim import state
 from qdl.templates import angle_embedding, zz_feature_map
+
+EXECUTORS = ("local", "ray")
 
 FEATURE_MAPS = ("zz", "angle")
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -45,6 +49,10 @@ class QuantumKernel(nn.Module):
         bandwidth: factor ``b`` applied to the features.
         tile_size: rows/columns per tile.
         cache_mib: memory for cached column states.
+        executor: ``local`` computes the tiles here; ``ray`` computes each tile as a Ray
+            task (``pip install "qdl[ray]"``; joins the Ray instance already started with
+            ``ray.init``, or starts a local one). The Ray path gives the same matrix, but
+            no gradients: call it under ``torch.no_grad()`` or on inputs that need none.
         dtype: ``torch.float32``/``complex64`` (default) or ``float64``/``complex128``: the
             precision of the states; ``.double()`` switches to complex128.
 
@@ -70,6 +78,7 @@ class QuantumKernel(nn.Module):
         tile_size: int = 256,
         cache_mib: float = 256.0,
         dtype: torch.dtype | None = torch.float32,
+        executor: str = "local",
     ):
         super().__init__()
         if isinstance(feature_map, Circuit):
@@ -94,6 +103,9 @@ class QuantumKernel(nn.Module):
         if not isinstance(cache_mib, int | float) or not cache_mib >= 0:
             raise QDLError(f"cache_mib must be a number >= 0, got {cache_mib!r}")
         self.cache_mib = float(cache_mib)
+        if executor not in EXECUTORS:
+            raise QDLError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        self.executor = executor
         self.register_buffer("bandwidth", torch.tensor(float(bandwidth),
                                                        dtype=real_dtype(dtype)))
 
@@ -119,6 +131,8 @@ class QuantumKernel(nn.Module):
             raise QDLError(f"QuantumKernel expects feature matrices (N, {self.n_features}), "
                            f"got shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
         rows, cols = _tiles(len(x1), self.tile_size), _tiles(len(x2), self.tile_size)
+        if self.executor == "ray":
+            return self._ray_gram(x1, x2, rows, cols, symmetric)
         cached = self._cached_states(x2, cols)
         out = torch.empty(len(x1), len(x2), dtype=real, device=self.bandwidth.device)
         for i, r in enumerate(rows):
@@ -130,6 +144,32 @@ class QuantumKernel(nn.Module):
                 out[r, c] = tile
                 if symmetric and j > i:
                     out[c, r] = tile.T
+        return out
+
+    def _ray_gram(self, x1: torch.Tensor, x2: torch.Tensor, rows: list[slice],
+                  cols: list[slice], symmetric: bool) -> torch.Tensor:
+        """The Gram matrix with one Ray task per tile (upper triangle when symmetric)."""
+        if torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad or any(
+                p.requires_grad for p in self.parameters())):
+            raise QDLError("QuantumKernel(executor='ray') gives no gradients; compute the "
+                           "matrix under torch.no_grad() or use executor='local'")
+        try:
+            import ray
+        except ImportError:
+            raise QDLError('executor="ray" needs the ray package: pip install "qdl[ray]"'
+                           ) from None
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+        task = ray.remote(_fidelity_tile)
+        kernel = ray.put(copy.deepcopy(self).cpu())
+        pairs = [(i, j) for i in range(len(rows))
+                 for j in range(i if symmetric else 0, len(cols))]
+        refs = [task.remote(kernel, x1[rows[i]].cpu(), x2[cols[j]].cpu()) for i, j in pairs]
+        out = torch.empty(len(x1), len(x2), dtype=module_dtype(self))
+        for (i, j), tile in zip(pairs, ray.get(refs), strict=True):
+            out[rows[i], cols[j]] = tile
+            if symmetric and j > i:
+                out[cols[j], rows[i]] = tile.T
         return out
 
     @staticmethod
@@ -148,4 +188,10 @@ class QuantumKernel(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_features={self.n_features}, n_qubits={self.circuit.n_qubits}, "
                 f"gates={len(self.circuit)}, bandwidth={self.bandwidth.item():g}, "
-                f"tile_size={self.tile_size}")
+                f"tile_size={self.tile_size}, executor={self.executor!r}")
+
+
+def _fidelity_tile(kernel: QuantumKernel, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """One Gram tile, computed where Ray runs it (the same operations as the local path)."""
+    with torch.no_grad():
+        return kernel.fidelities(kernel.states(a), kernel.states(b))
