@@ -203,11 +203,26 @@ class Circuit:
 
         return from_qasm(text)
 
-    def to_qasm(self) -> str:
-        """OpenQASM 3 source; ``Circuit.from_qasm(c.to_qasm())`` is equivalent to ``c``."""
+    def to_qasm(self, version: int = 3) -> str:
+        """OpenQASM 3 source (``version=2``: OpenQASM 2.0, see :func:`qdl.interop.qasm.to_qasm`);
+        ``Circuit.from_qasm(c.to_qasm())`` is equivalent to ``c``."""
         from qdl.interop.qasm import to_qasm
 
-        return to_qasm(self)
+        return to_qasm(self, version=version)
+
+    @classmethod
+    def from_qiskit(cls, qc: object) -> Circuit:
+        """Read a ``qiskit.QuantumCircuit``; see :func:`qdl.interop.qiskit.from_qiskit`."""
+        from qdl.interop.qiskit.circuits import from_qiskit
+
+        return from_qiskit(qc)
+
+    def to_qiskit(self) -> object:
+        """This circuit as a ``qiskit.QuantumCircuit``; see :func:`qdl.interop.qiskit.to_qiskit`.
+        """
+        from qdl.interop.qiskit.circuits import to_qiskit
+
+        return to_qiskit(self)
 
     def _key(self) -> tuple:
         return (self.n_qubits, tuple(self._ops), tuple(self.parameters))
