@@ -265,3 +265,58 @@ def test_shot_parameter_shift_within_five_sigma(batch, rng):
         se = np.sqrt(variance)
         err = np.abs(tensors[name].grad.numpy() - exact[name])
         assert np.all(err <= 5 * se + 1e-9), (name, err, se)
+
+
+def _chunk_circuit() -> Circuit:
+    return (Circuit(3).ry(0, "a").rx(1, "b").cx(0, 1).crz(1, 2, "a").h(2)
+            .u(2, "b", "a", 0.3).cz(0, 2))
+
+
+@pytest.mark.parametrize("method", ["adjoint", "backprop", "parameter-shift", "finite-diff"])
+def test_chunked_equals_unchunked(method, dtype, atol):
+    """chunk_size splits the batch; values and gradients equal one unchunked call."""
+    circuit = _chunk_circuit()
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    a = torch.linspace(-2, 2, 7, dtype=real).requires_grad_()
+    b = torch.tensor(0.4, dtype=real, requires_grad=True)
+    results = []
+    for size in (None, 3):
+        out = qdl.expval(circuit, ["Z0", "X1 Y2"], {"a": a, "b": b}, diff_method=method,
+                         dtype=dtype, chunk_size=size)
+        grads = torch.autograd.grad((out * torch.arange(1.0, 3.0, dtype=real)).sum(), [a, b])
+        results.append((out.detach(), *grads))
+    for full, chunked in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(chunked, full, atol=atol, rtol=0)
+
+
+def test_batch_that_does_not_fit_runs_in_chunks(monkeypatch):
+    """With memory for 3 items only, a batch of 8 runs as chunks of 3 with the same result."""
+    import qdl.grad
+    import qdl.sim.core
+
+    circuit = _chunk_circuit()
+    a = torch.linspace(-1, 1, 8, dtype=torch.float64)
+    expected = qdl.expval(circuit, ["Z2"], {"a": a, "b": 0.1}, dtype=torch.complex128)
+    per_item = qdl.sim.core.STATE_COPIES * 16 * 2**3
+    monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 3.5 * per_item)
+    sizes = []
+    evaluate = qdl.grad._evaluate
+
+    def spy(circuit, obs, bound, *args, **kwargs):
+        sizes.append(bound.batch)
+        return evaluate(circuit, obs, bound, *args, **kwargs)
+
+    monkeypatch.setattr(qdl.grad, "_evaluate", spy)
+    got = qdl.expval(circuit, ["Z2"], {"a": a, "b": 0.1}, dtype=torch.complex128)
+    assert sizes == [3, 3, 2]
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+    monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 0.5 * per_item)
+    with pytest.raises(QDLError, match=r"needs .* but only"):
+        qdl.expval(circuit, ["Z2"], {"a": a, "b": 0.1}, dtype=torch.complex128)
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True])
+def test_bad_chunk_size(size):
+    """chunk_size must be a positive int."""
+    with pytest.raises(QDLError, match="chunk_size"):
+        qdl.expval(_chunk_circuit(), ["Z0"], {"a": torch.zeros(3), "b": 0.0}, chunk_size=size)

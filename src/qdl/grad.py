@@ -35,6 +35,7 @@ from qdl.sim import (
     density_shot_expectation,
     expectation,
     final_state,
+    fitting_chunk,
     gate_tensor,
     item_grad,
     observable_apply,
@@ -345,6 +346,7 @@ def expval(
     device: torch.device | str | None = None,
     noise: NoiseModel | None = None,
     backend: Backend | None = None,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Expectation values of Pauli-sum observables, differentiable w.r.t. the parameters.
 
@@ -365,6 +367,9 @@ def expval(
             ``expval(circuit, observables, params)`` method returning ``(B, len(observables))``
             for parameters of shape ``(B,)``, e.g. :class:`qdl.interop.qiskit.QiskitEstimator`);
             gradients by parameter shift through the same backend.
+        chunk_size: simulate at most this many batch items at once. By default the whole
+            batch runs at once when its working states fit in free memory (of the GPU for
+            CUDA), and otherwise in the largest chunks that fit; results are the same.
 
     Returns:
         Real tensor of shape ``(*batch, len(observables))``.
@@ -375,12 +380,25 @@ def expval(
     """
     method = _choose_method(diff_method, shots, noise, backend)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
-    bound = bind(circuit, params, dtype, device, check=backend is None)
+    bound = bind(circuit, params, dtype, device, check=False)
     if backend is not None:
         out = _backend_expval(backend, circuit, obs, bound, method)
     else:
-        out = _evaluate(circuit, obs, bound, method, shots, seed, noise)
+        # A density matrix over n qubits takes the memory of a 2n-qubit state.
+        width = circuit.n_qubits * (1 if noise is None else 2)
+        size = fitting_chunk(width, bound, chunk_size)
+        generator = _generator(shots, seed)
+        parts = [_evaluate(circuit, obs, part, method, shots, generator, noise)
+                 for part in bound.chunks(size)]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
     return out.reshape(*bound.batch_shape, len(obs))
+
+
+def _generator(shots: int | None, seed: int | None) -> torch.Generator | None:
+    """One sampler for the whole call, so chunks draw independent samples."""
+    if shots is None or seed is None:
+        return None
+    return torch.Generator().manual_seed(seed)
 
 
 def expval_with_stderr(
@@ -413,7 +431,8 @@ def expval_with_stderr(
     method = _choose_method(diff_method, shots, noise, None)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
     bound = bind(circuit, params, dtype, device)
-    out = _evaluate(circuit, obs, bound, method, shots, seed, noise, stderr=True)
+    out = _evaluate(circuit, obs, bound, method, shots, _generator(shots, seed), noise,
+                    stderr=True)
     out = out.reshape(*bound.batch_shape, 2 * len(obs))
     # The errors are detached, so backward never sends a gradient into their columns.
     return out[..., : len(obs)], out[..., len(obs):].detach()
@@ -440,11 +459,8 @@ def _choose_method(diff_method: str | DiffMethod, shots: int | None, noise: Nois
 
 
 def _evaluate(circuit: Circuit, obs: tuple[Observable, ...], bound: Bound, method: DiffMethod,
-              shots: int | None, seed: int | None, noise: NoiseModel | None,
-              stderr: bool = False) -> torch.Tensor:
-    generator = None
-    if shots is not None and seed is not None:
-        generator = torch.Generator().manual_seed(seed)
+              shots: int | None, generator: torch.Generator | None,
+              noise: NoiseModel | None, stderr: bool = False) -> torch.Tensor:
     readout = readout_matrices(noise, circuit.n_qubits, bound.dtype, bound.device)
     plan = _Plan(compile_circuit(circuit), circuit.n_qubits, bound, obs, shots, generator,
                  noise, readout, stderr)

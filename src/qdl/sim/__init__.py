@@ -23,6 +23,7 @@ from qdl.sim.core import (
     bind,
     check_memory,
     compile_circuit,
+    fitting_chunk,
     gate_tensor,
     zero_state,
 )
@@ -65,14 +66,14 @@ from qdl.sim.plan import (
 )
 
 __all__ = [
-    "FUSE_WIDTH", "REAL", "Block", "Bound", "Perm", "PlanItem", "Prep", "Step",
-    "angles", "apply", "apply_channel", "apply_gate", "apply_into", "apply_readout",
-    "as_matrix", "bind", "bits", "check_memory", "compile_circuit", "density_expectation",
-    "density_matrix", "density_probabilities", "density_run", "density_shot_expectation",
-    "expectation", "final_state", "fuse", "gate_tensor", "item_apply", "item_grad",
-    "marginal", "noisy_state", "observable_apply", "parity_estimate", "plan_for",
-    "plan_tensors", "probabilities", "probs", "readout_matrices", "run", "sample",
-    "sample_indices", "shot_expectation", "state", "weighted_observables", "zero_state",
+    "FUSE_WIDTH", "REAL", "Block", "Bound", "Perm", "PlanItem", "Prep", "Step", "angles", "apply",
+    "apply_channel", "apply_gate", "apply_into", "apply_readout", "as_matrix", "bind", "bits",
+    "check_memory", "compile_circuit", "density_expectation", "density_matrix",
+    "density_probabilities", "density_run", "density_shot_expectation", "expectation",
+    "final_state", "fitting_chunk", "fuse", "gate_tensor", "item_apply", "item_grad", "marginal",
+    "noisy_state", "observable_apply", "parity_estimate", "plan_for", "plan_tensors",
+    "probabilities", "probs", "readout_matrices", "run", "sample", "sample_indices",
+    "shot_expectation", "state", "weighted_observables", "zero_state",
 ]
 
 

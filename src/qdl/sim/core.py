@@ -96,6 +96,19 @@ class Bound:
         """Flattened batch size ``B`` (1 when unbatched)."""
         return math.prod(self.batch_shape)
 
+    def chunks(self, size: int) -> list[Bound]:
+        """The batch split into consecutive pieces of at most ``size`` items (flat batches).
+
+        >>> b = bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(5)})
+        >>> [c.batch_shape for c in b.chunks(2)]
+        [(2,), (2,), (1,)]
+        """
+        if size >= self.batch or not self.batch_shape:
+            return [self]
+        return [Bound({n: t[i:i + size] if t.dim() else t for n, t in self.env.items()},
+                      (min(size, self.batch - i),), self.dtype, self.device)
+                for i in range(0, self.batch, size)]
+
 
 def bind(
     circuit: Circuit,
@@ -179,6 +192,27 @@ def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.de
             f"needs {_size(need)} ({STATE_COPIES} states of {_size(state)}) but only "
             f"{_size(free)} is free on {device}; reduce the qubit count or the batch size"
         )
+
+
+def fitting_chunk(n_qubits: int, bound: Bound, size: int | None = None) -> int:
+    """Batch items to simulate at once: ``size`` if given, else as many as fit in memory.
+
+    Raises ``QDLError`` (via :func:`check_memory`) when not even one item fits.
+
+    >>> b = bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(5)})
+    >>> fitting_chunk(1, b), fitting_chunk(1, b, 2)
+    (5, 2)
+    """
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise QDLError(f"chunk_size must be an int >= 1, got {size!r}")
+        check_memory(n_qubits, min(size, bound.batch), bound.dtype, bound.device)
+        return size
+    item = torch.empty((), dtype=bound.dtype).element_size()
+    fits = int(_free_bytes(bound.device) // (STATE_COPIES * item * 2.0**n_qubits))
+    if fits < 1:
+        check_memory(n_qubits, 1, bound.dtype, bound.device)
+    return max(1, min(fits, bound.batch))
 
 
 def _free_bytes(device: torch.device) -> float:
