@@ -314,3 +314,23 @@ def test_cuda_without_gpu_is_a_clear_error():
     """Asking for device='cuda' on a machine without a GPU raises QDLError, not an assert."""
     with pytest.raises(qdl.QDLError, match="CUDA"):
         qdl.state(qdl.Circuit(1).h(0), device="cuda")
+
+
+GIB = 2.0**30
+
+
+@pytest.mark.parametrize("dtype, largest", [(torch.complex64, 29), (torch.complex128, 28)])
+@pytest.mark.parametrize("noise", [False, True])
+def test_largest_circuit_on_24_gib(monkeypatch, dtype, largest, noise):
+    """With 24 GiB free: statevectors up to 29 (c64) / 28 (c128) qubits, density matrices
+    up to 14 qubits (README, big circuits); one qubit more is refused before allocating."""
+    import qdl.sim.core
+
+    monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 24 * GIB)
+    top = largest // 2 if noise else largest
+    bound = qdl.sim.core.bind(Circuit(1).rx(0, "a"), {"a": 0.0}, dtype, check=False)
+    # STATE_COPIES working states of 2**n amplitudes (2**2n for a density matrix).
+    width = 2 * top if noise else top
+    assert qdl.sim.core.fitting_chunk(width, bound) == 1
+    with pytest.raises(QDLError, match="needs"):
+        qdl.sim.core.fitting_chunk(width + (2 if noise else 1), bound)
