@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +273,15 @@ def test_every_named_channel_has_a_dict_example():
         model = NoiseModel.from_dict({"channels": [{"channel": name, **args}]})
         assert model.rules[0].channel.name == name
 
+
+
+def test_docs_examples_run():
+    """The python blocks of docs/noise.md run in order (the last needs qiskit-aer)."""
+    pytest.importorskip("qiskit_aer")
+    text = (Path(__file__).resolve().parents[1] / "docs" / "noise.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/noise.md", "exec"), namespace)
+    assert namespace["rho"].shape == (4, 4) and namespace["z"].shape == (2, 1)
