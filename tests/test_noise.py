@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 from pathlib import Path
 
@@ -186,6 +187,8 @@ def test_models_are_immutable_and_hashable():
     b = NoiseModel().add("x", bit_flip(0.1))
     assert base.rules == () and a == b and hash(a) == hash(b)
     assert a != b.add_readout(readout_error(0.1))
+    back = pickle.loads(pickle.dumps(a))
+    assert back == a and hash(back) == hash(a)
 
 
 def test_readout_precedence_and_matrix():

@@ -37,7 +37,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,18 @@ class Channel:
     params: tuple[tuple[str, float], ...]
     kraus_ops: tuple = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # Models are hashed once per simulated gate (to look up its channels): hash the
+        # Kraus matrices once, not every time.
+        object.__setattr__(self, "_hash", hash((self.name, self.params, self.kraus_ops)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:
+        # Rebuild through __init__ when unpickled: string hashes differ between processes.
+        return (Channel, (self.name, self.params, self.kraus_ops))
+
     @property
     def num_wires(self) -> int:
         """Number of qubits the channel acts on."""
@@ -117,7 +129,7 @@ class Channel:
         return f"{self.name}({args})"
 
 
-@cache
+@lru_cache(maxsize=256)
 def _superoperator(kraus_ops: tuple) -> np.ndarray:
     k = np.array(kraus_ops, dtype=np.complex128)
     return sum(np.kron(m, m.conj()) for m in k)  # type: ignore[return-value]
@@ -508,7 +520,7 @@ class NoiseModel:
         return noise_model_to_qiskit(self, n_qubits)
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _after(model: NoiseModel, gate: str, wires: tuple[int, ...]
            ) -> tuple[tuple[Channel, tuple[int, ...]], ...]:
     return tuple((rule.channel, t) for rule in model.rules for t in rule.targets(gate, wires))
