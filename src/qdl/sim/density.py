@@ -50,7 +50,13 @@ def _superoperator(channel: Channel, dtype: torch.dtype, device: torch.device) -
 
 
 def apply_channel(rho: torch.Tensor, channel: Channel, wires: Sequence[int]) -> torch.Tensor:
-    """``Σ_k K_k ρ K_k†`` for a channel on ``wires`` (first wire most significant)."""
+    """``Σ_k K_k ρ K_k†`` for a channel on ``wires`` (first wire most significant).
+
+    >>> from qdl.noise import bit_flip
+    >>> rho = apply_channel(zero_state(2), bit_flip(0.25), [0])   # |0><0| on one qubit
+    >>> as_matrix(rho)[0].real.tolist()
+    [[0.75, 0.0], [0.0, 0.25]]
+    """
     n = (rho.dim() - 1) // 2
     s = _superoperator(channel, rho.dtype, rho.device)
     return _apply_matrix(rho, s, [*wires, *(w + n for w in wires)])
@@ -82,7 +88,11 @@ def check_density_memory(n_qubits: int, bound: Bound) -> None:
 
 
 def as_matrix(rho: torch.Tensor) -> torch.Tensor:
-    """``(2,)*2n + (B,)`` -> batch-first matrices ``(B, 2**n, 2**n)``."""
+    """``(2,)*2n + (B,)`` -> batch-first matrices ``(B, 2**n, 2**n)``.
+
+    >>> as_matrix(zero_state(2, batch=3)).shape
+    torch.Size([3, 2, 2])
+    """
     dim = round(rho[..., 0].numel() ** 0.5)
     return rho.reshape(dim, dim, -1).permute(2, 0, 1)
 
@@ -156,7 +166,11 @@ def _parity_signs(k: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
 
 def density_expectation(rho: torch.Tensor, observables: Sequence[Observable],
                         readout: Readout | None = None) -> torch.Tensor:
-    """Exact ``tr(ρ O)`` per observable (readout errors included): ``(B, len(observables))``."""
+    """Exact ``tr(ρ O)`` per observable (readout errors included): ``(B, len(observables))``.
+
+    >>> density_expectation(zero_state(2), [Observable.parse("Z0 + 0.5")]).tolist()
+    [[1.5]]
+    """
     cols = []
     for obs in observables:
         total = 0.0
