@@ -194,3 +194,19 @@ def test_table_with_text_features_trains(tmp_path):
     trainer = runner.Trainer(cfg, runner.prepare(cfg))
     assert trainer.data.pre.n_features == 3
     assert len(trainer.fit()) == 2
+
+
+@pytest.mark.parametrize("select", ["best_val", "last"])
+def test_selected_weights_are_the_best_validation_epoch(tmp_path, select):
+    """model.pt holds the epoch with the lowest validation loss (or the last epoch)."""
+    cfg = _cfg(train={"epochs": 6, "lr": 0.2, "select": select})
+    result = runner.train_run(cfg, tmp_path / "run")
+    losses = [r["val_loss"] for r in result["epochs"]]
+    expected = losses.index(min(losses)) + 1 if select == "best_val" else 6
+    assert result["selected_epoch"] == expected
+    # The saved model reproduces the selected epoch's validation loss.
+    run = runner.load_run(tmp_path / "run")
+    data = runner.prepare(cfg)
+    val = runner.metrics(runner.predict_outputs(run.model, data.x["val"]), data.y["val"],
+                         data.pre)
+    assert val["loss"] == pytest.approx(losses[expected - 1], rel=1e-6)

@@ -83,6 +83,9 @@ class TrainConfig(_Strict):
     diff_method: Literal["best", "adjoint", "backprop", "parameter-shift",
                          "finite-diff"] = "best"
     dtype: Literal["float32", "float64"] = "float32"
+    select: Literal["best_val", "last"] = Field(
+        "best_val", description="final weights: the epoch with the lowest validation loss "
+                                "(the last epoch when there is no validation split), or the last")
 
 
 class RunConfig(_Strict):

@@ -99,6 +99,7 @@ def run_job(job: Job) -> dict[str, Any]:
         start = time.perf_counter()
         trainer = Trainer(cfg, prepare(cfg, data.table))
         trainer.fit()
+        trainer.select()
         seconds = time.perf_counter() - start
         test = trainer.test_metrics()
     finally:

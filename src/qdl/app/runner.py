@@ -272,12 +272,29 @@ class Trainer:
             self.step_model = DistributedDataParallel(self.model)
         self.optimizer = _optimizer(self.cfg, self.model)
         self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
 
     def restore(self, ckpt: dict[str, Any]) -> None:
-        """Continue from a checkpoint's model, optimiser and history."""
+        """Continue from a checkpoint's model, optimiser, history and best epoch so far."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.history = list(ckpt["history"])
+        self.best = ckpt.get("best")
+
+    def _track_best(self) -> None:
+        val = self.history[-1].get("val_loss")
+        if self.cfg.train.select != "best_val" or val is None:
+            return
+        if self.best is None or val < self.best["val_loss"]:
+            weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best = {"epoch": self.history[-1]["epoch"], "val_loss": val, "model": weights}
+
+    def select(self) -> int:
+        """Load the selected weights (``train.select``); returns the selected epoch."""
+        if self.best is None:
+            return len(self.history)
+        self.model.load_state_dict(self.best["model"])
+        return int(self.best["epoch"])
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
               criterion: nn.Module) -> None:
@@ -319,6 +336,7 @@ class Trainer:
         """Run the remaining epochs; call ``checkpoint`` then ``on_epoch`` after each."""
         for epoch in range(len(self.history), self.cfg.train.epochs):
             self.history.append(self._epoch(epoch))
+            self._track_best()
             if checkpoint is not None:
                 checkpoint()
             if on_epoch is not None:
@@ -334,7 +352,8 @@ class Trainer:
         """Everything :meth:`restore` and :func:`load_run` need (``weights_only``-safe)."""
         return {"format": FORMAT, "epoch": len(self.history),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "history": self.history, "preprocessor": self.data.pre.state(),
+                "history": self.history, "best": self.best,
+                "preprocessor": self.data.pre.state(),
                 "config": self.cfg.model_dump(mode="json")}
 
 
@@ -409,6 +428,7 @@ def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
             _write_metrics(trainer, run_dir, time.perf_counter() - started, final=False)
 
     trainer.fit(on_epoch, checkpoint)
+    selected = trainer.select()
     if not writer:
         return {}
     state = trainer.state()
@@ -416,6 +436,7 @@ def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
                 run_dir / MODEL)
     result = _write_metrics(trainer, run_dir, time.perf_counter() - started, final=True,
                             world=world)
+    result["selected_epoch"] = selected
     from qdl.app.plots import write_plots
 
     result["plots"] = write_plots(run_dir, trainer)
