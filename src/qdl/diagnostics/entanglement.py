@@ -48,7 +48,8 @@ def meyer_wallach(states: torch.Tensor) -> torch.Tensor:
         split = psi.reshape(*batch, 2**k, 2, 2 ** (n - k - 1))
         rho = torch.einsum("...aic,...ajc->...ij", split, split.conj())
         purity = purity + rho.abs().square().sum((-2, -1))
-    return 2 * (1 - purity / n)
+    # Q >= 0 exactly; rounding can leave a purity a hair above 1.
+    return (2 * (1 - purity / n)).clamp_min(0)
 
 
 def entangling_capability(
