@@ -37,7 +37,9 @@ def test_qasm_report_with_input(tmp_path, capsys):
     source = tmp_path / "model.qasm"
     source.write_text(QASM)
     out = tmp_path / "out"
-    assert main(["diagnose", str(source), "-o", str(out), "--input", "x", *SMALL]) == 0
+    # With the rich progress bar (on stderr): stdout carries only the report's path.
+    assert main(["diagnose", str(source), "-o", str(out), "--input", "x",
+                 *SMALL[:-1]]) == 0
     assert capsys.readouterr().out.strip() == str(out / "report.md")
     _assert_report(out, ["gradient_variance.png", "fidelities.png", "spectrum.png"])
     text = (out / "report.md").read_text()
@@ -88,6 +90,16 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch, capsys):
     source.write_text(QASM)
     assert main(["diagnose", str(source), "-o", str(tmp_path / "o"), *SMALL]) == 2
     assert 'pip install "qdl[app]"' in capsys.readouterr().err
+
+
+def test_report_without_rich_has_no_progress_bar(tmp_path, monkeypatch):
+    """rich is optional: without it the report is written all the same."""
+    monkeypatch.setitem(sys.modules, "rich.progress", None)
+    source = tmp_path / "family.json"
+    source.write_text('{"template": "sim2", "qubits": 2}')
+    out = tmp_path / "out"
+    assert main(["diagnose", str(source), "-o", str(out), *SMALL[:-1]]) == 0
+    _assert_report(out, ["gradient_variance.png"])
 
 
 def test_config_validation_messages(tmp_path):
