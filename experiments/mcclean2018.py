@@ -33,6 +33,7 @@ def two_design_first(n: int, axes: list[str]) -> float:
 
 
 def main() -> None:
+    """Run the reproduction, print the table and write the result file."""
     args = parse_args(__doc__.splitlines()[0])
     started = time.perf_counter()
     qubits = [2, 3, 4, 5, 6] if args.quick else [2, 4, 6, 8, 10, 12]

@@ -36,11 +36,13 @@ def label(problem: str, x: np.ndarray) -> np.ndarray:
 
 
 def data(problem: str, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size`` uniform points of ``[−1, 1]²`` and their labels."""
     x = rng.uniform(-1, 1, size=(size, 2))
     return torch.tensor(x), torch.tensor(label(problem, x))
 
 
 def z_expectation(circuit, weights, x):
+    """⟨Z⟩ for every point of ``x`` ``(m, 2)``, one batched call."""
     return expval(circuit, "Z0", {**weights, "x0": x[:, 0], "x1": x[:, 1]},
                   dtype=torch.complex128)[:, 0]
 
@@ -82,12 +84,14 @@ def train(layers: int, x: torch.Tensor, y: torch.Tensor, starts: int, iters: int
 
 
 def accuracy(circuit, weights, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of points whose nearer label state (sign of ⟨Z⟩) is their label."""
     with torch.no_grad():
         predicted = (z_expectation(circuit, weights, x) < 0).long()
     return float((predicted == y).double().mean())
 
 
 def main() -> None:
+    """Run the reproduction, print the table and write the result file."""
     args = parse_args(__doc__.splitlines()[0])
     started = time.perf_counter()
     problems = ["circle"] if args.quick else ["circle", "crown", "non-convex"]

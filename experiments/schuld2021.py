@@ -42,6 +42,7 @@ def parallel(r: int) -> Circuit:
 
 
 def spectrum_rows(r_values: list[int], draws: int, seed: int) -> list[list[object]]:
+    """Accessible and measured spectra of both encodings for every ``r``."""
     rows = []
     for kind, build in (("serial", serial), ("parallel", parallel)):
         for r in r_values:
@@ -66,6 +67,7 @@ def target(x: torch.Tensor) -> torch.Tensor:
 
 
 def fit_rows(r_values: list[int], steps: int, restarts: int, seed: int) -> list[list[object]]:
+    """Best mean-squared error of serial models fitted to :func:`target`."""
     x = torch.linspace(0, 2 * math.pi, 60, dtype=torch.float64)
     y = target(x)
     rows = []
@@ -90,6 +92,7 @@ def fit_rows(r_values: list[int], steps: int, restarts: int, seed: int) -> list[
 
 
 def main() -> None:
+    """Run the reproduction, print the table and write the result file."""
     args = parse_args(__doc__.splitlines()[0])
     started = time.perf_counter()
     r_values = [1, 2, 3] if args.quick else [1, 2, 3, 4, 5]

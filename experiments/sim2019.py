@@ -72,6 +72,7 @@ def _summary(results: list[tuple[int, int, float, float]], samples: int) -> list
 
 
 def main() -> None:
+    """Run the reproduction, print the table and write the result file."""
     args = parse_args(__doc__.splitlines()[0])
     started = time.perf_counter()
     numbers = [1, 2, 9, 11] if args.quick else list(range(1, 20))

@@ -50,7 +50,11 @@ class FourierSpectrum:
     coefficients: np.ndarray
 
     def max_frequency(self, atol: float = 1e-8) -> float:
-        """Largest ``|ω|`` with ``|c_ω| > atol`` in any batch element (0 if none)."""
+        """Largest ``|ω|`` with ``|c_ω| > atol`` in any batch element (0 if none).
+
+        >>> FourierSpectrum(np.array([-1.0, 0.0, 1.0]), np.array([0.5, 0.0, 0.5])).max_frequency()
+        1.0
+        """
         amplitude = np.abs(self.coefficients).reshape(-1, len(self.frequencies)).max(0)
         present = self.frequencies[amplitude > atol]
         return float(np.abs(present).max()) if present.size else 0.0
