@@ -319,11 +319,11 @@ def test_cuda_without_gpu_is_a_clear_error():
 GIB = 2.0**30
 
 
-@pytest.mark.parametrize("dtype, largest", [(torch.complex64, 29), (torch.complex128, 28)])
+@pytest.mark.parametrize("dtype, largest", [(torch.complex64, 27), (torch.complex128, 26)])
 @pytest.mark.parametrize("noise", [False, True])
 def test_largest_circuit_on_24_gib(monkeypatch, dtype, largest, noise):
-    """With 24 GiB free: statevectors up to 29 (c64) / 28 (c128) qubits, density matrices
-    up to 14 qubits (README, big circuits); one qubit more is refused before allocating."""
+    """With 24 GiB free: statevectors up to 27 (c64) / 26 (c128) qubits, density matrices
+    up to 13 qubits (README, big circuits); one qubit more is refused before allocating."""
     import qdl.sim.core
 
     monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 24 * GIB)

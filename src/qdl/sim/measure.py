@@ -51,16 +51,19 @@ def _zmatrix(observables: tuple[Observable, ...], n: int, dtype: torch.dtype,
     With it every Z-type expectation is one product ``p @ M`` of the probabilities, and the
     adjoint's starting bra is ``ψ ⊙ (g @ Mᵀ)``: one pass instead of one per term.
     """
-    index = torch.arange(2**n, device=device)
-    signs = 1 - 2 * ((index[:, None] >> torch.arange(n - 1, -1, -1, device=device)) & 1)
+    # int32 basis indices and one parity vector per term: a (2**n, n) table of signs would
+    # take n int64s per amplitude, several times the state itself.
+    index = torch.arange(2**n, device=device, dtype=torch.int32 if n < 31 else torch.int64)
     cols = []
     for obs in observables:
         col = torch.zeros(2**n, dtype=torch.float64, device=device)
         for term in filter(_is_z, obs.terms):
-            wires = [w for w, _ in term.paulis]
-            col += term.coeff * signs[:, wires].prod(-1).to(torch.float64)
-        cols.append(col)
-    return torch.stack(cols, -1).to(dtype)
+            parity = torch.zeros_like(index)
+            for w, _ in term.paulis:
+                parity ^= (index >> (n - 1 - w)) & 1
+            col += term.coeff * (1 - 2 * parity).to(torch.float64)
+        cols.append(col.to(dtype))
+    return torch.stack(cols, -1)
 
 
 def _use_zmatrix(n: int, observables: Sequence[Observable]) -> bool:

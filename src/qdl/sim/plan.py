@@ -73,14 +73,20 @@ class Perm:
     n_qubits: int
 
     def tensor(self, bound: Bound) -> torch.Tensor:
-        """Rows: the gather index and its inverse, ``(2, 2**n)`` int64."""
-        return _full_perm(self.steps, self.n_qubits, bound.device)
+        """Rows: the gather index and its inverse, ``(2, 2**n)`` int32 (int64 from 31 qubits)."""
+        if self.n_qubits <= PERM_CACHE_QUBITS:
+            return _full_perm(self.steps, self.n_qubits, bound.device)
+        # Large indices are rebuilt per call: a cache of them would pin gigabytes.
+        return _full_perm.__wrapped__(self.steps, self.n_qubits, bound.device)
 
     def apply(self, state: torch.Tensor, index: torch.Tensor, adjoint: bool = False,
               out: torch.Tensor | None = None) -> torch.Tensor:
         flat = state.reshape(-1, state.shape[-1])
         dst = out.view(flat.shape) if out is not None and out.is_contiguous() else None
         return torch.index_select(flat, 0, index[int(adjoint)], out=dst).view(state.shape)
+
+
+PERM_CACHE_QUBITS = 20  # cache gather indices (per device) up to this many qubits
 
 
 @lru_cache(maxsize=64)
@@ -90,7 +96,9 @@ def _full_perm(steps: tuple[Step, ...], n: int, device: torch.device) -> torch.T
     for step in steps:
         index = apply(index, step, None)
     index = index.reshape(-1)
-    return torch.stack([index, torch.argsort(index)]).to(device)
+    # int32 halves the index memory (index_select takes either) while 2**n fits in it.
+    kind = torch.int32 if n < 31 else torch.int64
+    return torch.stack([index, torch.argsort(index)]).to(device=device, dtype=kind)
 
 
 def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
