@@ -27,7 +27,16 @@ def test_main_command_runs(capsys, monkeypatch):
     assert "<X0 X1> =" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", ["examples/bell_param.qasm", ".ci/run"])
+def test_train_command_runs(tmp_path, monkeypatch, capsys, one_torch_thread):
+    """The README's first `qdl train` line runs (shortened to one epoch)."""
+    line = re.search(r"^qdl train (\S+\.yaml)\s", README.read_text(), re.M).group(1)
+    monkeypatch.chdir(README.parent)
+    assert main(["train", line, "--epochs", "1", "-o", str(tmp_path / "run"), "-q"]) == 0
+    assert "test: loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", ["examples/bell_param.qasm", ".ci/run", "examples/train.yaml",
+                                  "docs/noise.md", "docs/diagnostics.md"])
 def test_referenced_files_exist(path):
     """Files the README names are in the repository."""
     assert (README.parent / path).exists()
