@@ -80,3 +80,45 @@ def test_merge_overrides_only_given_values():
     out = merge(base, {"train": {"epochs": 7, "lr": None}, "model": {"qubits": None}})
     assert out == {"data": {"name": "iris"}, "train": {"epochs": 7, "lr": 0.1}}
     assert base["train"]["epochs"] == 5
+
+
+@pytest.mark.parametrize("name, text", [
+    ("run.yaml", "- data\n- model\n"),
+    ("run.json", '"just a string"'),
+    ("run.json", "[1, 2]"),
+])
+def test_config_file_that_is_not_a_mapping(tmp_path, name, text):
+    """A config file whose top level is a list or a scalar is an error naming the file."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(QDLError, match=f"{name}: expected a mapping"):
+        read_config(path)
+
+
+def test_config_path_that_is_a_directory(tmp_path):
+    """A directory given as the config file is called a directory, not missing."""
+    with pytest.raises(QDLError, match="is a directory"):
+        read_config(tmp_path)
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("train", "lr", float("inf")), ("train", "weight_decay", float("inf")),
+    ("data", "test_size", float("nan")), ("train", "lr", float("nan")),
+])
+def test_infinite_and_nan_numbers_name_the_key(section, key, value):
+    """inf/NaN hyperparameters are refused with the key named, before any training."""
+    raw = {"data": {"name": "iris"}, section: {key: value}}
+    raw["data"] = {**raw["data"], **({key: value} if section == "data" else {})}
+    with pytest.raises(QDLError, match=f"{section}.{key}:"):
+        validate(raw)
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"data": {"name": "iris"}, "model": {"hidden": [4, 0]}},
+     r"model.hidden: .*>= 1 \(got \[4, 0\]\)"),
+    ({"data": {"name": "iris", "pca": 0}}, r"data.pca: .*>= 1 \(got 0\)"),
+])
+def test_field_checks_name_the_field_and_its_value(raw, needle):
+    """A bad single field is reported as section.key with its value, not the whole section."""
+    with pytest.raises(QDLError, match=needle):
+        validate(raw)

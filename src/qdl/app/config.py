@@ -13,7 +13,14 @@ from typing import Any, Literal
 from qdl.errors import QDLError
 
 try:
-    from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+    from pydantic import (
+        BaseModel,
+        ConfigDict,
+        Field,
+        ValidationError,
+        field_validator,
+        model_validator,
+    )
 except ImportError:  # pragma: no cover - exercised only without the app extra
     raise QDLError('the qdl application needs pydantic: pip install "qdl[app]"') from None
 
@@ -22,7 +29,8 @@ QUANTUM_MODELS = ("hybrid", "vqc", "qcnn", "quanvolution")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/NaN pass gt=0 style bounds (or fail them with a confusing message); refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -47,9 +55,15 @@ class DataConfig(_Strict):
             raise ValueError("data.csv needs data.target, the column to predict")
         if self.test_size + self.val_size >= 1:
             raise ValueError("data.test_size + data.val_size must be below 1")
-        if isinstance(self.pca, int) and self.pca < 1:
-            raise ValueError("data.pca must be >= 1")
         return self
+
+    @field_validator("pca")
+    @classmethod
+    def _positive_pca(cls, pca: int | str | None) -> int | str | None:
+        # A field check (not a model check) so the error names data.pca and its value.
+        if isinstance(pca, int) and pca < 1:
+            raise ValueError("data.pca must be >= 1")
+        return pca
 
 
 class ModelConfig(_Strict):
@@ -63,11 +77,12 @@ class ModelConfig(_Strict):
     hidden: list[int] = Field([16], description="widths of hidden layers (pre-net or MLP)")
     init: Literal["uniform", "small", "zeros"] = "uniform"
 
-    @model_validator(mode="after")
-    def _positive_widths(self) -> ModelConfig:
-        if any(h < 1 for h in self.hidden):
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(h < 1 for h in hidden):
             raise ValueError("model.hidden widths must be >= 1")
-        return self
+        return hidden
 
 
 class TrainConfig(_Strict):
@@ -141,32 +156,39 @@ def read_config(path: str | Path) -> dict[str, Any]:
     {'data': {'name': 'iris'}}
     """
     file = Path(path)
+    if file.is_dir():
+        raise QDLError(f"{path} is a directory, not a config file (.yaml, .toml or .json)")
     if not file.is_file():
         raise QDLError(f"no such config file: {path}")
-    text = file.read_text()
     suffix = file.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml", ".json"):
+        raise QDLError(f"{path}: config files end in .yaml, .yml, .toml or .json")
     try:
-        if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib
-
-            data = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise QDLError(f"{path}: config files end in .yaml, .yml, .toml or .json")
-    except QDLError:
-        raise
+        data = _parse(file.read_text(), suffix)
     except Exception as exc:  # each parser has its own error type; all mean "malformed"
         raise QDLError(f"{path}: not valid {suffix[1:].upper()}: "
                        f"{str(exc).splitlines()[0]}") from None
-    return {} if data is None else data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise QDLError(f"{path}: expected a mapping with data/model/train sections, got a "
+                       f"{type(data).__name__}")
+    return data
+
+
+def _parse(text: str, suffix: str) -> Any:
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+
+        return tomllib.loads(text)
+    if suffix == ".json":
+        return json.loads(text)
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 def merge(base: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
