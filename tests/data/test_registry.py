@@ -97,3 +97,42 @@ def test_csv_errors_are_clear(tmp_path, content, target, needle):
         path.write_bytes(content)
     with pytest.raises(QDLError, match=needle):
         load_csv(path, target)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_csv_with_semicolons_or_tabs_reads_like_commas(tmp_path, sep):
+    """Semicolon- and tab-separated files (European Excel exports) give the same table."""
+    rows = [("1.5", "2", "a"), ("3.5", "4", "b"), ("5.5", "6", "a")]
+    comma, other = tmp_path / "c.csv", tmp_path / "o.csv"
+    comma.write_text("x,z,y\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    other.write_text(f"x{sep}z{sep}y\n" + "\n".join(sep.join(r) for r in rows) + "\n")
+    expected, table = load_csv(comma, "y"), load_csv(other, "y")
+    assert list(table.frame.columns) == ["x", "z", "y"]
+    assert table.frame.equals(expected.frame) and table.task == expected.task
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("", "is empty"),
+    ("\n\n", "is empty"),
+])
+def test_empty_csv_says_it_is_empty(tmp_path, content, needle):
+    """An empty file is called empty, not a parser message."""
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(QDLError, match=needle):
+        load_csv(path, "y")
+
+
+def test_csv_path_that_is_a_directory(tmp_path):
+    """A directory given as the CSV file is called a directory, not missing."""
+    with pytest.raises(QDLError, match="is a directory, not a CSV file"):
+        load_csv(tmp_path, "y")
+
+
+def test_semicolon_csv_with_decimal_commas_reads_numbers(tmp_path):
+    """In a semicolon-separated file, ``1,5`` is the number 1.5, not the text '1,5'."""
+    path = tmp_path / "eu.csv"
+    path.write_text("x;name;y\n1,5;a b;0\n-2,25;c,d;1\n3;e;0\n")
+    frame = load_csv(path, "y").frame
+    assert frame["x"].tolist() == [1.5, -2.25, 3.0]
+    assert frame["name"].tolist() == ["a b", "c,d", "e"]

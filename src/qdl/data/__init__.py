@@ -1,7 +1,7 @@
 """Datasets that work offline, and the preprocessing saved with every run.
 
 * :data:`DATASETS` — the registry (``qdl datasets`` prints it); :func:`load_dataset`;
-* :func:`load_csv` — any CSV file with a named target column;
+* :func:`load_csv` — any CSV file with a named target column (:func:`read_csv` reads it);
 * :func:`split_indices` — seeded, stratified train/validation/test split;
 * :class:`Preprocessor` — encoding, standardisation, PCA and angle scaling, fitted on the
   training rows.
@@ -14,7 +14,7 @@
 """
 
 from qdl.data.preprocess import Preprocessor, split_indices
-from qdl.data.registry import DATASETS, DatasetInfo, Table, load_csv, load_dataset
+from qdl.data.registry import DATASETS, DatasetInfo, Table, load_csv, load_dataset, read_csv
 
 __all__ = ["DATASETS", "DatasetInfo", "Preprocessor", "Table", "load_csv", "load_dataset",
-           "split_indices"]
+           "read_csv", "split_indices"]

@@ -249,6 +249,56 @@ def load_dataset(name: str, seed: int = 0) -> Table:
     return DATASETS[name].loader(seed)
 
 
+def read_csv(path: str | Path) -> Any:
+    """A CSV file as a ``pandas.DataFrame``; comma-, semicolon- or tab-separated.
+
+    Semicolon-separated files (spreadsheets in locales with a decimal comma) may write
+    numbers as ``1,5``: such columns are read as numbers.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(path, "w").write("a;y\\n1,5;0\\n2;1\\n")
+    >>> read_csv(path)["a"].tolist()
+    [1.5, 2.0]
+    """
+    pd = _pandas(str(path))
+    file = Path(path)
+    if file.is_dir():
+        raise QDLError(f"{path} is a directory, not a CSV file")
+    if not file.is_file():
+        raise QDLError(f"no such file: {path}")
+    sep = _separator(file)
+    try:
+        frame = pd.read_csv(file, sep=sep)
+    except pd.errors.EmptyDataError:
+        raise QDLError(f"{path} is empty; a CSV file needs a header row and data rows"
+                       ) from None
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise QDLError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
+    if sep == ";":
+        for name in [c for c in frame.columns if frame[c].dtype.kind not in "biufcmM"]:
+            frame[name] = _decimal_commas(frame[name])
+    return frame
+
+
+def _separator(file: Path) -> str:
+    """The header line's most frequent of ``,``, ``;`` and tab (a comma on ties)."""
+    with open(file, encoding="utf-8", errors="replace") as f:
+        header = next((line for line in f if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    return max(counts, key=lambda sep: (counts[sep], sep == ","))
+
+
+def _decimal_commas(column: Any) -> Any:
+    """``column`` as numbers when every value is a number written with a decimal comma."""
+    pd = _pandas("csv")
+    text = column.dropna().astype(str)
+    if text.empty or not text.str.fullmatch(r"\s*[-+]?\d*,?\d+([eE][-+]?\d+)?\s*").all():
+        return column
+    return pd.to_numeric(column.astype(str).str.replace(",", ".", regex=False)
+                         .where(column.notna()))
+
+
 def load_csv(path: str | Path, target: str, task: str | None = None) -> Table:
     """A user's CSV file as a :class:`Table`.
 
@@ -264,14 +314,7 @@ def load_csv(path: str | Path, target: str, task: str | None = None) -> Table:
     >>> load_csv(path, "y").task
     'classification'
     """
-    pd = _pandas(str(path))
-    file = Path(path)
-    if not file.is_file():
-        raise QDLError(f"no such file: {path}")
-    try:
-        frame = pd.read_csv(file)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise QDLError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
+    frame = read_csv(path)
     if target not in frame.columns:
         raise QDLError(f"{path}: no column {target!r}; columns are "
                        f"{', '.join(map(str, frame.columns))}")
