@@ -210,3 +210,41 @@ def test_selected_weights_are_the_best_validation_epoch(tmp_path, select):
     val = runner.metrics(runner.predict_outputs(run.model, data.x["val"]), data.y["val"],
                          data.pre)
     assert val["loss"] == pytest.approx(losses[expected - 1], rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    """A one-epoch logistic run on moons, shared by the predict/evaluate error tests."""
+    run_dir = tmp_path_factory.mktemp("moons") / "run"
+    runner.train_run(_cfg(model={"kind": "logistic"}, train={"epochs": 1}), run_dir)
+    return run_dir
+
+
+def test_predict_on_a_header_only_csv_is_an_error(moons_run, tmp_path):
+    """A CSV with the right columns but no rows is refused, not a crash."""
+    (tmp_path / "none.csv").write_text("x0,x1\n")
+    with pytest.raises(QDLError, match="no data rows"):
+        runner.predict_file(moons_run, str(tmp_path / "none.csv"), str(tmp_path / "o.csv"))
+
+
+def test_predict_into_a_missing_directory_is_an_error(moons_run, tmp_path):
+    """An output path in a directory that does not exist is a QDLError naming it."""
+    from qdl.data import load_dataset
+
+    load_dataset("moons").frame.iloc[:5].to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(QDLError, match=r"cannot write .*nowhere"):
+        runner.predict_file(moons_run, str(tmp_path / "rows.csv"),
+                            str(tmp_path / "nowhere" / "o.csv"))
+
+
+def test_predict_reads_semicolon_files_like_evaluate(moons_run, tmp_path):
+    """predict reads a semicolon-separated file with the same probabilities as a comma one."""
+    from qdl.data import load_dataset
+
+    frame = load_dataset("moons").frame.iloc[:20]
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    frame.to_csv(tmp_path / "s.csv", index=False, sep=";", decimal=",")
+    runner.predict_file(moons_run, str(tmp_path / "c.csv"), str(tmp_path / "c_out.csv"))
+    runner.predict_file(moons_run, str(tmp_path / "s.csv"), str(tmp_path / "s_out.csv"))
+    comma, semi = pd.read_csv(tmp_path / "c_out.csv"), pd.read_csv(tmp_path / "s_out.csv")
+    np.testing.assert_allclose(semi[["p_0", "p_1"]], comma[["p_0", "p_1"]], atol=1e-6)

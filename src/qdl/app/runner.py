@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from qdl.app.config import RunConfig, validate
-from qdl.data import Preprocessor, Table, load_csv, load_dataset, split_indices
+from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
 from qdl.errors import QDLError
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
 from qdl.nn import QuantumLayer
@@ -520,14 +520,9 @@ def predict_file(run_dir: str | Path, input_csv: str, output_csv: str) -> int:
     ``p_<class>`` probability column per class.
     """
     run = load_run(run_dir)
-    pd = _pandas()
-    file = Path(input_csv)
-    if not file.is_file():
-        raise QDLError(f"no such file: {input_csv}")
-    try:
-        frame = pd.read_csv(file)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise QDLError(f"cannot read {input_csv} as CSV: {str(exc).splitlines()[0]}") from None
+    frame = read_csv(input_csv)
+    if len(frame) == 0:
+        raise QDLError(f"{input_csv} has a header but no data rows to predict")
     features = [c for c in frame.columns if c != run.pre.target]
     if len(features) != len(run.pre.features):
         raise QDLError(f"{input_csv} has {len(features)} feature column(s); the run was "
@@ -542,13 +537,8 @@ def predict_file(run_dir: str | Path, input_csv: str, output_csv: str) -> int:
         probs = outputs.softmax(-1).double().numpy()
         for k, name in enumerate(run.pre.classes):
             out[f"p_{name}"] = probs[:, k]
-    out.to_csv(output_csv, index=False)
-    return len(out)
-
-
-def _pandas() -> Any:
     try:
-        import pandas
-    except ImportError:
-        raise QDLError('reading CSV files needs pandas: pip install "qdl[app]"') from None
-    return pandas
+        out.to_csv(output_csv, index=False)
+    except OSError as exc:
+        raise QDLError(f"cannot write {output_csv}: {exc.strerror or exc}") from None
+    return len(out)
