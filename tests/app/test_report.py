@@ -1,5 +1,6 @@
 """Efficiency report: job lists, resumable results, summaries, Ray equals local."""
 
+import json
 import os
 import statistics
 import sys
@@ -111,3 +112,25 @@ def test_ray_results_equal_local_and_survive_a_killed_worker(ray_local, tmp_path
         assert got["score"] == expected["score"]
         assert got["parameters"] == expected["parameters"]
     assert len(os.listdir(tmp_path)) == 1   # the seed-1 job died once
+
+
+def test_report_resumes_after_a_kill_mid_write(tmp_path):
+    """A results.jsonl whose last line was cut by a kill loses only that job, which reruns."""
+    jobs = report.jobs_for(["xor"], ["logistic"], 3, 1, None)
+    first = report.run_report(tmp_path, jobs[:2])
+    path = tmp_path / "results.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][:40])   # the kill came while writing job 2
+    again = report.run_report(tmp_path, jobs)
+    assert again[0] == first[0]
+    assert {k: v for k, v in again[1].items() if k != "seconds"} == \
+        {k: v for k, v in first[1].items() if k != "seconds"}   # rerun, same result
+    kept = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(r["key"] for r in kept) == sorted(j.key for j in jobs)
+
+
+def test_report_output_that_is_a_file_is_an_error(tmp_path):
+    """-o naming an existing file is a QDLError, not an OSError."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(QDLError, match="cannot create the report directory"):
+        report.run_report(tmp_path / "file", report.jobs_for(["xor"], ["logistic"], 1, 1, None))

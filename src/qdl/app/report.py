@@ -145,14 +145,13 @@ def run_report(
 ) -> list[dict[str, Any]]:
     """Run the jobs not yet in ``out_dir/results.jsonl``; return all results of ``jobs``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QDLError(f"cannot create the report directory {out}: {exc.strerror or exc}"
+                       ) from None
     path = out / "results.jsonl"
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["key"]] = record
+    done = _read_results(path)
     todo = [j for j in jobs if j.key not in done]
     with open(path, "a") as f:
         for result in executor(run_job, todo):
@@ -163,6 +162,30 @@ def run_report(
             if on_result is not None:
                 on_result(result)
     return [done[j.key] for j in jobs]
+
+
+def _read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The finished jobs in ``path`` by key; a line cut short by a kill is dropped.
+
+    The file is rewritten without such a line, so that the next result starts a fresh line.
+    """
+    if not path.exists():
+        return {}
+    text = path.read_text()
+    done, kept = {}, []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+            done[record["key"]] = record
+        except (ValueError, TypeError, KeyError):
+            continue
+        kept.append(line)
+    clean = "".join(line + "\n" for line in kept)
+    if clean != text:
+        from qdl.app.runner import atomic_write_text
+
+        atomic_write_text(clean, path)
+    return done
 
 
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
