@@ -248,3 +248,47 @@ def test_predict_reads_semicolon_files_like_evaluate(moons_run, tmp_path):
     runner.predict_file(moons_run, str(tmp_path / "s.csv"), str(tmp_path / "s_out.csv"))
     comma, semi = pd.read_csv(tmp_path / "c_out.csv"), pd.read_csv(tmp_path / "s_out.csv")
     np.testing.assert_allclose(semi[["p_0", "p_1"]], comma[["p_0", "p_1"]], atol=1e-6)
+
+
+@pytest.mark.parametrize("inside", ["", "sub"])
+def test_output_path_that_is_a_file_is_an_error(tmp_path, inside):
+    """-o naming a file (or a path under a file) is a QDLError, not an OSError."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(QDLError, match="cannot create the run directory"):
+        runner.train_run(_cfg(train={"epochs": 1}), tmp_path / "file" / inside)
+
+
+def test_a_second_train_into_a_busy_directory_is_refused(tmp_path):
+    """While one run trains into a directory, another run into it stops with a clear error."""
+    cfg = _cfg(model={"kind": "logistic"}, train={"epochs": 1})
+    refused = []
+
+    def second(*_):
+        with pytest.raises(QDLError, match="another qdl train is writing to") as info:
+            runner.train_run(cfg, tmp_path / "run")
+        refused.append(str(info.value))
+
+    runner.train_run(cfg, tmp_path / "run", on_start=second)
+    assert len(refused) == 1
+    # The lock goes with the run: the finished directory can be resumed.
+    assert runner.train_run(None, tmp_path / "run", resume=True)["status"] == "complete"
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path):
+    """Resuming with a config other than the saved one names the differing keys."""
+    cfg = _cfg(model={"kind": "logistic"}, train={"epochs": 1})
+    first = runner.train_run(cfg, tmp_path)
+    with pytest.raises(QDLError, match=r"other settings \(train.epochs\)"):
+        runner.train_run(_cfg(model={"kind": "logistic"}, train={"epochs": 3}), tmp_path,
+                         resume=True)
+    assert runner.train_run(cfg, tmp_path, resume=True)["test"] == first["test"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_ddp_on_cuda_without_a_gpu_fails_before_spawning(tmp_path, monkeypatch):
+    """device cuda with --ddp on a CPU machine is the one-line device error, no workers."""
+    from qdl.app import distributed
+
+    monkeypatch.setattr(distributed, "spawn_training", lambda *a, **k: pytest.fail("spawned"))
+    with pytest.raises(QDLError, match="torch sees no CUDA device"):
+        runner.train_run(_cfg(train={"device": "cuda"}), tmp_path, ddp=2)

@@ -199,3 +199,24 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
              for m in (cut, full)]
     assert strip[0] == strip[1]
     assert cut["test"] == full["test"]
+
+
+def test_ddp_worker_errors_are_one_line(tmp_path, capfd):
+    """A data error inside --ddp workers is the same one-line error as without --ddp."""
+    path = tmp_path / "few.csv"
+    path.write_text("a,y\n" + "\n".join(f"{i},{i // 2}" for i in range(8)) + "\n")
+    args = ["train", "--data", str(path), "--target", "y", "--epochs", "1", "-q"]
+    assert main([*args, "-o", str(tmp_path / "one")]) == 2
+    single = capfd.readouterr().err.strip()
+    assert main([*args, "-o", str(tmp_path / "two"), "--ddp", "2"]) == 2
+    assert capfd.readouterr().err.strip() == single
+
+
+def test_demo_with_other_settings_does_not_reuse_the_old_runs(tmp_path, capsys):
+    """`qdl demo --epochs 2` into a directory of a 1-epoch demo says so, not old results."""
+    out = str(tmp_path / "demo")
+    assert main(["demo", "--epochs", "1", "-o", out]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--epochs", "2", "-o", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("qdl: error:") and "train.epochs" in err

@@ -10,6 +10,7 @@ gradients, so a run with ``N`` workers takes the same steps as one process, up t
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,11 @@ def spawn_training(cfg: RunConfig, run_dir: Path, resume: bool, world: int,
         seen = len(json.loads(metrics.read_text())["epochs"])
     context = mp.spawn(_worker, args=(world, _free_port(), cfg.model_dump(mode="json"),
                                       str(run_dir), resume), nprocs=world, join=False)
+    # torch logs a warning for every sibling it terminates after a worker fails; the
+    # failure itself is reported below as one line.
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
     try:
         while True:
             finished = context.join(timeout=0.5)
@@ -63,15 +69,25 @@ def spawn_training(cfg: RunConfig, run_dir: Path, resume: bool, world: int,
             if finished:
                 break
     except mp.ProcessRaisedException as exc:
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-        raise QDLError(f"a data-parallel worker failed: {lines[-1] if lines else exc}"
-                       ) from None
+        raise QDLError(_worker_error(str(exc))) from None
     except mp.ProcessExitedException as exc:
         raise QDLError(f"a data-parallel worker died: {exc}") from None
+    finally:
+        spawn_log.setLevel(level)
     result = json.loads(metrics.read_text())
     if result.get("status") != "complete":
         raise QDLError("the data-parallel workers stopped before the run completed")
     return result
+
+
+def _worker_error(text: str) -> str:
+    """One line for a worker's exception: a QDLError's own message, else its last line."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else text
+    prefix = f"{QDLError.__module__}.{QDLError.__name__}: "
+    if last.startswith(prefix):
+        return last.removeprefix(prefix)
+    return f"a data-parallel worker failed: {last}"
 
 
 def _report_new_epochs(metrics: Path, seen: int, on_epoch: Any) -> int:

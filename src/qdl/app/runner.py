@@ -13,7 +13,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -389,25 +390,74 @@ def train_run(
             1 trains in this process.
     """
     run_dir = Path(run_dir)
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        cfg = validate(ckpt["config"], str(run_dir / CHECKPOINT))
-    elif cfg is None:
-        raise QDLError("train_run needs a config unless it resumes")
-    elif (run_dir / CHECKPOINT).exists():
-        raise QDLError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-                       f"or choose another --out directory")
     if isinstance(ddp, bool) or not isinstance(ddp, int) or ddp < 1:
         raise QDLError(f"ddp must be a number of processes >= 1, got {ddp!r}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if on_start is not None:
-        on_start(cfg, 0 if ckpt is None else ckpt["epoch"])
-    if ddp == 1:
-        return _train_in_dir(cfg, run_dir, ckpt, on_epoch)
-    from qdl.app.distributed import spawn_training
+    if resume and not (run_dir / CHECKPOINT).is_file():
+        load_checkpoint(run_dir / CHECKPOINT)  # raises: no checkpoint there
+    if cfg is None and not resume:
+        raise QDLError("train_run needs a config unless it resumes")
+    _make_dir(run_dir)
+    with _exclusive(run_dir):
+        cfg, ckpt = _claim(run_dir, cfg, resume)
+        _device(cfg.train.device)  # a device error before any work (or worker processes)
+        if on_start is not None:
+            on_start(cfg, 0 if ckpt is None else ckpt["epoch"])
+        if ddp == 1:
+            return _train_in_dir(cfg, run_dir, ckpt, on_epoch)
+        from qdl.app.distributed import spawn_training
 
-    return spawn_training(cfg, run_dir, ckpt is not None, ddp, on_epoch)
+        return spawn_training(cfg, run_dir, ckpt is not None, ddp, on_epoch)
+
+
+def _make_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QDLError(f"cannot create the run directory {run_dir}: "
+                       f"{exc.strerror or exc}") from None
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` so that two trainings never mix their files.
+
+    ``flock`` locks vanish with their process, so a killed run leaves no stale lock and
+    ``--resume`` works at once.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; runs there are not protected against each other
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise QDLError(f"another qdl train is writing to {run_dir}; wait for it to end "
+                           f"or choose another --out directory") from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _claim(run_dir: Path, cfg: RunConfig | None, resume: bool
+           ) -> tuple[RunConfig, dict[str, Any] | None]:
+    """The run's config and checkpoint (``None`` for a new run), checked against ``cfg``."""
+    if not resume:
+        if (run_dir / CHECKPOINT).exists():
+            raise QDLError(f"{run_dir} already holds a run; continue it with --resume "
+                           f"{run_dir} or choose another --out directory")
+        assert cfg is not None
+        return cfg, None
+    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    saved = validate(ckpt["config"], str(run_dir / CHECKPOINT))
+    if cfg is not None and cfg != saved:
+        old, new = saved.model_dump(), cfg.model_dump()
+        keys = [f"{s}.{k}" for s in old for k in old[s] if old[s][k] != new[s][k]]
+        raise QDLError(f"{run_dir} holds a run with other settings ({', '.join(keys)}); "
+                       f"resume it unchanged or choose another output directory")
+    return saved, ckpt
 
 
 def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
