@@ -116,3 +116,22 @@ def test_single_class_training_rows_are_an_error():
     frame = pd.DataFrame({"x": [1.0, 2, 3], "y": ["a", "a", "a"]})
     with pytest.raises(QDLError, match="one class"):
         Preprocessor.fit(Table(frame, "y", "classification", "t"), np.arange(3))
+
+
+def test_integer_labels_written_as_floats_are_the_same_classes(tmp_path):
+    """Labels 0/1 read back as 0.0/1.0 (a spreadsheet round trip) are classes '0' and '1'."""
+    from qdl.data import load_csv
+
+    path = tmp_path / "ints.csv"
+    path.write_text("x,y\n" + "\n".join(f"{i},{i % 2}" for i in range(10)) + "\n")
+    pre = Preprocessor.fit(load_csv(path, "y"), np.arange(10))
+    floats = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.0]})
+    np.testing.assert_array_equal(pre.encode_target(floats), [0, 1, 0])
+    path.write_text("x,y\n" + "\n".join(f"{i},{i % 2}.0" for i in range(10)) + "\n")
+    assert load_csv(path, "y").frame["y"].tolist() == [str(i % 2) for i in range(10)]
+
+
+def test_stratified_split_with_no_test_rows_names_the_fix():
+    """Two rows per class round to no test rows: the error says why and what to change."""
+    with pytest.raises(QDLError, match=r"no test rows \(rounded per class.*data.test_size"):
+        split_indices(np.repeat(np.arange(4), 2), 8, 0.2, 0.1, 0)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qdl.data.registry import Table
+from qdl.data.registry import Table, class_labels
 from qdl.errors import QDLError
 
 SCALES = ("standard", "angle", "image")
@@ -54,7 +54,12 @@ def split_indices(
         parts[0].append(group[n_test + n_val:])
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
     if len(train) == 0 or len(test) == 0:
-        raise QDLError(f"{n} rows are too few for test_size={test_size}, val_size={val_size}")
+        empty = "training" if len(train) == 0 else "test"
+        # Stratified splits round per class, so small classes may give no test rows at all.
+        how = "" if labels is None else " (rounded per class, to keep class proportions)"
+        raise QDLError(f"{n} rows are too few for test_size={test_size}, val_size={val_size}: "
+                       f"no {empty} rows{how}; use more rows or change data.test_size / "
+                       f"data.val_size")
     return train, val, test
 
 
@@ -200,6 +205,8 @@ class Preprocessor:
         if self.classes is None:
             return (column.to_numpy(dtype=float) - self.target_mean) / self.target_std
         labels = column.astype(str).to_numpy()
+        if set(labels) - set(self.classes):  # maybe 1.0 for a class trained as 1
+            labels = class_labels(column).to_numpy()
         unknown = sorted(set(labels) - set(self.classes))
         if unknown:
             raise QDLError(f"target values {unknown[:5]} were not seen in training "

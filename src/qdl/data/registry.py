@@ -327,8 +327,23 @@ def load_csv(path: str | Path, target: str, task: str | None = None) -> Table:
     elif task not in TASKS:
         raise QDLError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if task == "classification":
-        frame[target] = frame[target].astype(str)
+        frame[target] = class_labels(frame[target])
     return Table(frame, target, task, str(path))
+
+
+def class_labels(column: Any) -> Any:
+    """Class names of a target column: text as it is, whole numbers without a ``.0``.
+
+    A spreadsheet round trip turns labels ``0, 1`` into ``0.0, 1.0``; both name the same
+    classes.
+
+    >>> import pandas as pd
+    >>> class_labels(pd.Series([1.0, 0.0, 2.5])).tolist()
+    ['1', '0', '2.5']
+    """
+    if column.dtype.kind not in "iuf":
+        return column.astype(str)
+    return column.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
 
 
 def _guess_task(column: Any) -> str:
