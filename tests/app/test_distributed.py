@@ -40,3 +40,22 @@ def test_worker_errors_surface_as_one_line(tmp_path):
     cfg = validate({**CFG, "data": {"csv": str(tmp_path / "missing.csv"), "target": "y"}})
     with pytest.raises(QDLError, match=r"^no such file: .*missing.csv$"):
         runner.train_run(cfg, tmp_path / "run", ddp=2)
+
+
+def test_interrupt_stops_the_workers(tmp_path):
+    """Ctrl-C (or SIGINT) in the parent stops every worker: no orphan keeps writing."""
+    import multiprocessing
+    import time
+
+    cfg = validate({**CFG, "train": {**CFG["train"], "epochs": 40}})
+
+    def stop(record):
+        if record["epoch"] >= 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_run(cfg, tmp_path, ddp=2, on_epoch=stop)
+    assert multiprocessing.active_children() == []
+    saved = runner.load_checkpoint(tmp_path / runner.CHECKPOINT)["epoch"]
+    time.sleep(2)
+    assert runner.load_checkpoint(tmp_path / runner.CHECKPOINT)["epoch"] == saved < 40

@@ -74,10 +74,24 @@ def spawn_training(cfg: RunConfig, run_dir: Path, resume: bool, world: int,
         raise QDLError(f"a data-parallel worker died: {exc}") from None
     finally:
         spawn_log.setLevel(level)
+        # Interrupted (SIGINT to this process only, or an error): the workers must not
+        # go on writing into the run directory once its lock is released.
+        _stop(context.processes)
     result = json.loads(metrics.read_text())
     if result.get("status") != "complete":
         raise QDLError("the data-parallel workers stopped before the run completed")
     return result
+
+
+def _stop(processes: list[Any]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def _worker_error(text: str) -> str:
