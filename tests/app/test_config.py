@@ -18,6 +18,7 @@ from qdl.app.config import RunConfig, merge, read_config, validate
     ({"data": {"name": "iris", "test_size": 0.6, "val_size": 0.5}}, "below 1"),
     ({"model": {}}, "data: Field required"),
     ([1, 2], "expected a mapping"),
+    ({"data": {"name": "iris"}, "train": {"epochs": True}}, "train.epochs: .*not a boolean"),
 ])
 def test_bad_configs_name_the_key(raw, needle):
     """Unknown keys, wrong types and inconsistent sections are one-line errors naming the key."""

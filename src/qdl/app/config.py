@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from qdl.errors import QDLError
 
 try:
     from pydantic import (
         BaseModel,
+        BeforeValidator,
         ConfigDict,
         Field,
         ValidationError,
@@ -26,6 +27,16 @@ except ImportError:  # pragma: no cover - exercised only without the app extra
 
 MODELS = ("hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp")
 QUANTUM_MODELS = ("hybrid", "vqc", "qcnn", "quanvolution")
+
+
+def _not_bool(value: Any) -> Any:
+    # YAML's `epochs: yes` would otherwise count as 1 epoch.
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid integer, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
 
 
 class _Strict(BaseModel):
@@ -42,8 +53,8 @@ class DataConfig(_Strict):
     task: Literal["classification", "regression"] | None = None
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
-    max_samples: int | None = Field(None, gt=1, description="random subset of the rows")
-    pca: int | Literal["auto"] | None = Field(
+    max_samples: Int | None = Field(None, gt=1, description="random subset of the rows")
+    pca: Int | Literal["auto"] | None = Field(
         "auto", description="principal components to keep; auto: the qubit count for models "
                             "that encode features directly on qubits (vqc, qcnn)")
 
@@ -70,11 +81,11 @@ class ModelConfig(_Strict):
     """Which model, and the shape of its circuit and classical parts."""
 
     kind: Literal["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"] = "hybrid"
-    qubits: int = Field(4, ge=1, le=24)
-    layers: int = Field(2, ge=1)
+    qubits: Int = Field(4, ge=1, le=24)
+    layers: Int = Field(2, ge=1)
     ansatz: Literal["strongly_entangling", "basic", "hardware_efficient",
                     "reuploading"] = "strongly_entangling"
-    hidden: list[int] = Field([16], description="widths of hidden layers (pre-net or MLP)")
+    hidden: list[Int] = Field([16], description="widths of hidden layers (pre-net or MLP)")
     init: Literal["uniform", "small", "zeros"] = "uniform"
 
     @field_validator("hidden")
@@ -91,9 +102,9 @@ class TrainConfig(_Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(0.02, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(32, ge=1)
-    seed: int = 0
+    epochs: Int = Field(30, ge=1)
+    batch_size: Int = Field(32, ge=1)
+    seed: Int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     diff_method: Literal["best", "adjoint", "backprop", "parameter-shift",
                          "finite-diff"] = "best"

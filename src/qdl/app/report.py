@@ -144,6 +144,22 @@ def run_report(
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the jobs not yet in ``out_dir/results.jsonl``; return all results of ``jobs``."""
+    return run_jobs(out_dir, jobs, run_job, executor, on_result)
+
+
+def run_jobs(
+    out_dir: str | Path,
+    jobs: Sequence[Any],
+    fn: Callable[[Any], dict[str, Any]],
+    executor: Executor = local_executor,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``fn`` on the jobs (anything with a ``key``) missing from ``out_dir/results.jsonl``.
+
+    Results are appended one line per finished job, flushed, so a kill loses at most the
+    running jobs; returns the results of all ``jobs`` in their order. Used by the efficiency
+    report and by ``qdl sweep``.
+    """
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +170,7 @@ def run_report(
     done = _read_results(path)
     todo = [j for j in jobs if j.key not in done]
     with open(path, "a") as f:
-        for result in executor(run_job, todo):
+        for result in executor(fn, todo):
             # One line per finished job, flushed: a kill loses at most the running jobs.
             f.write(json.dumps(result) + "\n")
             f.flush()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from qdl.app.config import merge, validate
-from qdl.app.report import local_executor
 from qdl.errors import QDLError
 
 
@@ -104,34 +103,6 @@ def run_sweep_job(job: SweepJob) -> dict[str, Any]:
     return {"key": job.key, "point": dict(job.point), "seed": job.seed, "metric": metric,
             "score": test[metric], "epoch": epoch,
             "parameters": parameter_counts(trainer.model)["total"]}
-
-
-def run_jobs(out_dir: Any, jobs: Sequence[Any], fn: Any, executor: Any = local_executor,
-             on_result: Any = None) -> list[dict[str, Any]]:
-    """Run ``fn`` on the jobs (anything with a ``key``) missing from ``out_dir/results.jsonl``.
-
-    Results are appended one line per finished job, flushed, so a kill loses at most the
-    running jobs; returns the results of all ``jobs`` in their order.
-    """
-    from pathlib import Path
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.jsonl"
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["key"]] = record
-    with open(path, "a") as f:
-        for result in executor(fn, [j for j in jobs if j.key not in done]):
-            f.write(json.dumps(result) + "\n")
-            f.flush()
-            done[result["key"]] = result
-            if on_result is not None:
-                on_result(result)
-    return [done[j.key] for j in jobs]
 
 
 def sweep_table(results: list[dict[str, Any]]) -> str:

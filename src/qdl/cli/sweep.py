@@ -41,7 +41,7 @@ def _sweep(args: argparse.Namespace) -> None:
                 bar.progress.update(task, advance=1, stats=f"{result['point']} seed "
                                     f"{result['seed']}: {result['score']:.3f}")
 
-        results = sweep.run_jobs(args.out, jobs, sweep.run_sweep_job, executor, advance)
+        results = report.run_jobs(args.out, jobs, sweep.run_sweep_job, executor, advance)
     table = sweep.sweep_table(results)
     out = Path(args.out)
     (out / "sweep.md").write_text(table)
