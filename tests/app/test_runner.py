@@ -292,3 +292,18 @@ def test_ddp_on_cuda_without_a_gpu_fails_before_spawning(tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "spawn_training", lambda *a, **k: pytest.fail("spawned"))
     with pytest.raises(QDLError, match="torch sees no CUDA device"):
         runner.train_run(_cfg(train={"device": "cuda"}), tmp_path, ddp=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kind", ["hybrid", "vqc"])
+def test_training_on_cuda_matches_cpu(tmp_path, kind):
+    """train.device cuda trains on the GPU and ends with the CPU run's metrics."""
+    results = {}
+    for device in ("cpu", "cuda"):
+        cfg = _cfg(model={"kind": kind}, train={"epochs": 2, "device": device,
+                                                "dtype": "float64"})
+        results[device] = runner.train_run(cfg, tmp_path / device)
+    assert results["cuda"]["device"].startswith("cuda")
+    for a, b in zip(results["cpu"]["epochs"], results["cuda"]["epochs"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
+    assert results["cuda"]["test"]["accuracy"] == results["cpu"]["test"]["accuracy"]
