@@ -7,6 +7,9 @@
 * :class:`QiskitEstimator`: expectation values through any EstimatorV2 primitive or
   backend; pass it as ``backend=`` to :func:`qdl.expval` or :class:`qdl.nn.QuantumLayer`
   for parameter-shift gradients through it.
+* :class:`QiskitSampler`: the same backend on any SamplerV2 primitive or backend: Pauli
+  words measured in their bases (qubit-wise commuting ones together), estimated from the
+  parities of ``shots`` bit strings, with standard errors.
 
 Qubit ``i`` in Qiskit is wire ``i`` in QDL. Basis-state indices differ in bit order (QDL's
 wire 0 is the most significant bit, Qiskit's qubit 0 the least): compare states with
@@ -14,12 +17,13 @@ wire 0 is the most significant bit, Qiskit's qubit 0 the least): compare states 
 """
 
 from qdl.interop.qiskit._common import require
-from qdl.interop.qiskit.backend import QiskitEstimator, pauli_sum_to_qiskit
+from qdl.interop.qiskit.backend import QiskitEstimator, QiskitSampler, pauli_sum_to_qiskit
 from qdl.interop.qiskit.circuits import from_qiskit, to_qiskit
 from qdl.interop.qiskit.noise import noise_model_to_qiskit
 
 __all__ = [
     "QiskitEstimator",
+    "QiskitSampler",
     "from_qiskit",
     "noise_model_to_qiskit",
     "pauli_sum_to_qiskit",
