@@ -393,6 +393,18 @@ def test_aer_estimator_with_noise_matches_qdl_noise():
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
 
 
+def test_aer_estimator_with_parameterized_controlled_gates():
+    """Aer's EstimatorV2 ignores values of parameterized crx/cry/crz/cp; QDL binds them."""
+    pytest.importorskip("qiskit_aer")
+    from qiskit_aer.primitives import EstimatorV2
+
+    c = Circuit(3).h(0).h(1).crx(0, 2, "a").cry(1, 2, "b").crz(0, 1, "a").cp(2, 0, "b")
+    params = {"a": torch.tensor([0.3, 1.2, 2.5], dtype=torch.float64), "b": 0.7}
+    got = QiskitEstimator(EstimatorV2()).expval(c, ["Z2", "X0 Y1", "X2"], params)
+    want = qdl.expval(c, ["Z2", "X0 Y1", "X2"], params, dtype=C128)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-9)
+
+
 def test_aer_backend_with_shots_within_five_sigma():
     """An AerSimulator backend (transpiled, sampled) is within 5σ of the exact values."""
     aer = pytest.importorskip("qiskit_aer")

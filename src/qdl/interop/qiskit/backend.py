@@ -109,9 +109,14 @@ class QiskitEstimator:
         ops = [pauli_sum_to_qiskit(o, circuit.n_qubits) for o in obs]
         if getattr(qc, "layout", None) is not None:
             ops = [op.apply_layout(qc.layout) for op in ops]
-        pub = (qc, [ops]) if values is None else (qc, [ops], values[:, None, :])
-        job = self.estimator.run([pub], precision=self.precision)
-        evs = np.asarray(job.result()[0].data.evs, dtype=np.float64)
+        if values is not None and aer_needs_binding(self.estimator, qc):
+            pubs = [(qc.assign_parameters(v), [ops]) for v in values]
+            result = self.estimator.run(pubs, precision=self.precision).result()
+            evs = np.stack([np.asarray(r.data.evs, dtype=np.float64) for r in result])
+        else:
+            pub = (qc, [ops]) if values is None else (qc, [ops], values[:, None, :])
+            job = self.estimator.run([pub], precision=self.precision)
+            evs = np.asarray(job.result()[0].data.evs, dtype=np.float64)
         return torch.from_numpy(evs.reshape(*batch_shape, len(obs)).copy())
 
 
@@ -382,12 +387,16 @@ class QiskitSampler:
         return [np.stack(bits[i:i + n]) if n else bits[i] for i, n in spans]
 
     def _bind_here(self, qc: Any) -> bool:
-        """Whether to bind parameter values in Python, one pub per batch item: Aer's primitives
-        (0.16 to at least 0.18) ignore the values of parameterized controlled gates (crx, cp,
-        ...; Qiskit/qiskit-aer#2323, #2403), so such circuits must reach Aer bound."""
-        if not type(self.sampler).__module__.startswith("qiskit_aer"):
-            return False
-        circuit = require("qiskit.circuit")
-        return any(isinstance(inst.operation, circuit.ControlledGate) and any(
-            isinstance(p, circuit.ParameterExpression) and p.parameters
-            for p in inst.operation.params) for inst in qc.data)
+        return aer_needs_binding(self.sampler, qc)
+
+
+def aer_needs_binding(primitive: Any, qc: Any) -> bool:
+    """Whether to bind parameter values in Python, one pub per batch item: Aer's primitives
+    (0.16 to at least 0.18) ignore the values of parameterized controlled gates (crx, cp,
+    ...; Qiskit/qiskit-aer#2323, #2403), so such circuits must reach Aer bound."""
+    if not type(primitive).__module__.startswith("qiskit_aer"):
+        return False
+    circuit = require("qiskit.circuit")
+    return any(isinstance(inst.operation, circuit.ControlledGate) and any(
+        isinstance(p, circuit.ParameterExpression) and p.parameters
+        for p in inst.operation.params) for inst in qc.data)
