@@ -279,11 +279,11 @@ def test_every_named_channel_has_a_dict_example():
 
 
 def test_docs_examples_run():
-    """The python blocks of docs/noise.md run in order (the last needs qiskit-aer)."""
+    """The python blocks of docs/noise.md run in order (the qiskit ones need qiskit-aer)."""
     pytest.importorskip("qiskit_aer")
     text = (Path(__file__).resolve().parents[1] / "docs" / "noise.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) >= 2
     namespace: dict = {}
     for code in blocks:
         exec(compile(code, "docs/noise.md", "exec"), namespace)
