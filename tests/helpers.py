@@ -282,3 +282,18 @@ def random_circuit(
                 params.append(float(rng.uniform(-3, 3)))
         c.add(name, wires, params, ctrl=ctrl)
     return c
+
+
+def fit_mse(module, x, y, steps: int, lr: float = 0.1) -> list[float]:
+    """Adam on the mean squared error of ``module(x)`` against ``y``; the loss of every step."""
+    import torch
+
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((module(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

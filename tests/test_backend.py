@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import helpers as ref
 import numpy as np
 import pytest
 import torch
@@ -65,14 +66,7 @@ def test_backend_layer_trains():
                                 init="zeros", backend=CountingBackend(), dtype=torch.complex128)
     x = torch.linspace(-1, 1, 8, dtype=torch.float64)[:, None]
     y = torch.cos(x + 0.7)
-    opt = torch.optim.Adam(layer.parameters(), lr=0.1)
-    losses = []
-    for _ in range(60):
-        opt.zero_grad()
-        loss = ((layer(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = ref.fit_mse(layer, x, y, steps=60)
     assert losses[-1] < 1e-3 < losses[0]
 
 

@@ -265,14 +265,7 @@ def test_quantum_layer_with_noise_trains():
     x = torch.linspace(-1, 1, 16, dtype=torch.float64)[:, None]
     # Two depolarizing steps shrink <Z> by 0.95²: the best reachable fit of cos(x + 0.8).
     y = 0.95**2 * torch.cos(x + 0.8)
-    opt = torch.optim.Adam(layer.parameters(), lr=0.1)
-    losses = []
-    for _ in range(40):
-        opt.zero_grad()
-        loss = ((layer(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = ref.fit_mse(layer, x, y, steps=40)
     assert losses[-1] < 1e-3 < losses[0]
 
 

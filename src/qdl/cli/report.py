@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qdl.cli.train import _app, _progress
+from qdl.cli.train import _app, job_progress
 from qdl.errors import QDLError
 
 
@@ -47,18 +47,9 @@ def _efficiency(args: argparse.Namespace) -> None:
     if args.ray:
         executor = report.ray_executor(args.ray)
     out = Path(args.out)
-    with _progress(args.quiet) as bar:
-        task = None
-        if bar.progress is not None:
-            task = bar.progress.add_task("efficiency report", total=len(jobs), stats="")
-
-        def advance(result: dict[str, Any]) -> None:
-            if task is not None:
-                bar.progress.update(task, advance=1, stats=f"{result['dataset']} "
-                                    f"{result['model']} seed {result['seed']}: "
-                                    f"{result['score']:.3f}")
-
-        results = report.run_report(out, jobs, executor, on_result=advance)
+    with job_progress(args.quiet, "efficiency report", len(jobs)) as advance:
+        results = report.run_report(out, jobs, executor, on_result=lambda r: advance(
+            f"{r['dataset']} {r['model']} seed {r['seed']}: {r['score']:.3f}"))
     rows = report.summarize(results)
     settings = (f"{args.seeds} seeds, {args.epochs} epochs, Adam lr 0.02, batch 32, "
                 f"at most {args.max_samples or 'all'} rows per dataset, split 70/10/20")

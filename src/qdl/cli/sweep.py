@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from qdl.cli.train import _app, _progress
+from qdl.cli.train import _app, job_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +30,9 @@ def _sweep(args: argparse.Namespace) -> None:
     base = config.read_config(args.config)
     jobs = sweep.sweep_jobs(base, sweep.parse_grid(args.grid), args.seeds)
     executor = report.ray_executor(args.ray) if args.ray else report.local_executor
-    with _progress(args.quiet) as bar:
-        task = None
-        if bar.progress is not None:
-            task = bar.progress.add_task("sweep", total=len(jobs), stats="")
-
-        def advance(result: dict[str, Any]) -> None:
-            if task is not None:
-                bar.progress.update(task, advance=1, stats=f"{result['point']} seed "
-                                    f"{result['seed']}: {result['score']:.3f}")
-
-        results = report.run_jobs(args.out, jobs, sweep.run_sweep_job, executor, advance)
+    with job_progress(args.quiet, "sweep", len(jobs)) as advance:
+        results = report.run_jobs(args.out, jobs, sweep.run_sweep_job, executor, lambda r: advance(
+            f"{r['point']} seed {r['seed']}: {r['score']:.3f}"))
     table = sweep.sweep_table(results)
     out = Path(args.out)
     (out / "sweep.md").write_text(table)

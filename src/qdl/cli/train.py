@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,17 @@ def _progress(quiet: bool) -> Iterator[_Bar]:
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         yield _Bar(progress)
+
+
+@contextmanager
+def job_progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar over ``total`` jobs; yields ``advance(text)`` to call after each job."""
+    with _progress(quiet) as bar:
+        if bar.progress is None:
+            yield lambda text: None
+            return
+        task = bar.progress.add_task(label, total=total, stats="")
+        yield lambda text: bar.progress.update(task, advance=1, stats=text)
 
 
 def _print_result(result: dict[str, Any], run_dir: Path, source: str) -> None:
