@@ -11,11 +11,15 @@ from qdl.data import DATASETS, load_csv, load_dataset
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Any attempt to open a network connection fails loudly."""
+    """Creating any socket fails loudly (as does resolving or connecting)."""
     def refuse(*args, **kwargs):
         raise OSError("network disabled by the test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            refuse()
+
+    monkeypatch.setattr(socket, "socket", NoSocket)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
@@ -136,3 +140,9 @@ def test_semicolon_csv_with_decimal_commas_reads_numbers(tmp_path):
     frame = load_csv(path, "y").frame
     assert frame["x"].tolist() == [1.5, -2.25, 3.0]
     assert frame["name"].tolist() == ["a b", "c,d", "e"]
+
+
+def test_no_network_fixture_blocks_sockets(no_network):
+    """The offline fixture really refuses to create a socket."""
+    with pytest.raises(OSError, match="network disabled"):
+        socket.socket()
