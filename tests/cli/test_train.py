@@ -54,6 +54,7 @@ def _check_metrics(metrics: dict, epochs: int) -> None:
     params = metrics["parameters"]
     assert params["quantum"] > 0 and params["classical"] > 0
     assert params["total"] == params["quantum"] + params["classical"]
+    assert metrics["qubits"] == 2
     assert metrics["wall_time_s"] > 0
     assert metrics["dataset"]["rows"] == {"train": 280, "val": 40, "test": 80}
 

@@ -494,6 +494,10 @@ def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
     return result
 
 
+def _width(circuit: Any) -> int:
+    return 0 if circuit is None else circuit.n_qubits
+
+
 def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool, world: int = 1
                    ) -> dict[str, Any]:
     from qdl import __version__
@@ -509,6 +513,7 @@ def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool, wo
         "device": str(trainer.device),
         "processes": world,
         "parameters": parameter_counts(trainer.model),
+        "qubits": _width(circuit_of(trainer.model)),
         "epochs": trainer.history,
         "test": trainer.test_metrics() if final else None,
         "wall_time_s": wall,

@@ -208,7 +208,8 @@ def _print_result(result: dict[str, Any], run_dir: Path, source: str) -> None:
     test = ", ".join(f"{k} {v:.4f}" for k, v in (result["test"] or {}).items())
     print(f"run: {run_dir} ({source})")
     print(f"test: {test}")
-    print(f"parameters: {params['quantum']} quantum, {params['classical']} classical, "
+    qubits = f" on {result['qubits']} qubits" if result.get("qubits") else ""
+    print(f"parameters: {params['quantum']} quantum{qubits}, {params['classical']} classical, "
           f"{params['total']} in all; wall time {result['wall_time_s']:.1f} s")
     plots = result.get("plots", {})
     if plots.get("files"):
