@@ -100,3 +100,21 @@ def test_backend_skips_the_memory_guard():
 class _Constant:
     def expval(self, circuit, observables, params):
         return [[0.5] * len(observables)]
+
+
+def test_backend_second_derivatives_match_backprop(rng):
+    """Shift rules of shift rules through a backend give backprop's Hessian (x, w, v)."""
+    def loss(backend, method):
+        def f(x, w, v):
+            out = qdl.expval(_circuit(), ["Z0", "X1 Y2"], {"x": x, "w": w, "v": v},
+                             backend=backend, diff_method=method, dtype=torch.complex128)
+            return (out * torch.tensor([1.0, -0.5], dtype=torch.float64)).sum()
+        return f
+
+    point = (torch.tensor(rng.uniform(-2, 2, 2)), torch.tensor(0.4, dtype=torch.float64),
+             torch.tensor(-0.9, dtype=torch.float64))
+    want = torch.autograd.functional.hessian(loss(None, "backprop"), point)
+    got = torch.autograd.functional.hessian(loss(CountingBackend(), "parameter-shift"), point)
+    for row_got, row_want in zip(got, want, strict=True):
+        for a, b in zip(row_got, row_want, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-9, rtol=0)

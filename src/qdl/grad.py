@@ -128,10 +128,12 @@ class AdjointExpval(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan: _Plan, items: tuple[PlanItem, ...], *tensors: torch.Tensor | None):  # type: ignore[override]
-        tensors = tuple(None if t is None else t.detach() for t in tensors)
-        state = run(items, tensors, plan.n_qubits, plan.bound)
-        ctx.plan, ctx.items, ctx.tensors = plan, items, tensors
-        ctx.save_for_backward(state)
+        detached = tuple(None if t is None else t.detach() for t in tensors)
+        state = run(items, detached, plan.n_qubits, plan.bound)
+        ctx.plan, ctx.items, ctx.tensors = plan, items, detached
+        # The inputs themselves are saved too: a backward with create_graph needs them
+        # connected to the graph that produced them (see _backprop_grads).
+        ctx.save_for_backward(state, *tensors)
         return expectation(state, plan.observables)
 
     @staticmethod
@@ -141,7 +143,9 @@ class AdjointExpval(torch.autograd.Function):
         grads: list[torch.Tensor | None] = [None] * len(items)
         if not wanted:
             return (None, None, *grads)
-        (psi,) = ctx.saved_tensors
+        psi, *inputs = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            return (None, None, *_backprop_grads(ctx.plan, items, inputs, wanted, grad_out))
         lam = weighted_observables(psi, ctx.plan.observables, grad_out)
         # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
         # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per gate.
@@ -162,6 +166,25 @@ class AdjointExpval(torch.autograd.Function):
         return (None, None, *grads)
 
 
+def _backprop_grads(plan: _Plan, items: tuple[PlanItem, ...], inputs: Sequence,
+                    wanted: Sequence[int], grad_out: torch.Tensor) -> list[torch.Tensor | None]:
+    """The adjoint's gradients as a differentiable function of the inputs and ``grad_out``.
+
+    A backward with ``create_graph`` (Hessians, gradient penalties, meta-learning) needs
+    ``dL/dT`` as a function it can differentiate again; the adjoint sweep runs on detached
+    states and in-place buffers, so here the forward pass is re-run with autograd and
+    differentiated once more, keeping its graph.
+    """
+    with torch.enable_grad():
+        out = plan.evaluate(inputs, items)
+        found = torch.autograd.grad(out, [inputs[i] for i in wanted], grad_out,
+                                    create_graph=True, allow_unused=True)
+    grads: list[torch.Tensor | None] = [None] * len(items)
+    for i, g in zip(wanted, found, strict=True):
+        grads[i] = torch.zeros_like(inputs[i]) if g is None else g
+    return grads
+
+
 class ShiftExpval(torch.autograd.Function):
     """``<O>`` with gradients by shift rules on the gate angles.
 
@@ -176,11 +199,18 @@ class ShiftExpval(torch.autograd.Function):
         ctx.plan, ctx.slots, ctx.rule = plan, slots, rule
         ctx.values = [v.detach() for v in values]
         ctx.tensors = _tensors_with(plan, slots, ctx.values)
+        ctx.save_for_backward(*values)  # connected to their graph, for create_graph
         return plan.evaluate(ctx.tensors)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         plan, values = ctx.plan, ctx.values
+        # With create_graph every shifted evaluation is itself a ShiftExpval of the saved
+        # (graph-connected) angles, so the derivative is differentiable again: the shift
+        # rule of the shift rule, exact for every order when the rule is exact.
+        again = torch.is_grad_enabled()
+        if again:
+            values = list(ctx.saved_tensors)
         grads = []
         for v, (i, j) in enumerate(ctx.slots):
             step = plan.steps[i]
@@ -191,8 +221,12 @@ class ShiftExpval(torch.autograd.Function):
                 for sign in (1, -1):
                     shifted = list(values)
                     shifted[v] = values[v] + sign * s
-                    tensors[i] = _tensor_of(plan, ctx.slots, shifted, i)
-                    derivative = derivative + sign * c * plan.evaluate(tensors)
+                    if again:
+                        value = ShiftExpval.apply(plan, ctx.slots, ctx.rule, *shifted)
+                    else:
+                        tensors[i] = _tensor_of(plan, ctx.slots, shifted, i)
+                        value = plan.evaluate(tensors)
+                    derivative = derivative + sign * c * value
             g = (grad_out * derivative).sum(-1)
             grads.append(g if values[v].dim() else g.sum())
         return (None, None, None, *grads)
@@ -255,27 +289,38 @@ class BackendExpval(torch.autograd.Function):
     @staticmethod
     def forward(ctx, call: Callable, rules: tuple, *slots: torch.Tensor):  # type: ignore[override]
         ctx.call, ctx.rules = call, rules
-        ctx.values = torch.stack([v.detach() for v in slots], -1)
-        return call(ctx.values)
+        ctx.save_for_backward(*slots)
+        return call(torch.stack([v.detach() for v in slots], -1))
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        values, batch = ctx.values, ctx.values.shape[0]
+        values = torch.stack(ctx.saved_tensors, -1)
+        batch = values.shape[0]
         jobs, shifted = [], []
         for m, need in enumerate(ctx.needs_input_grad[2:]):
             for c, s in ctx.rules[m] if need else ():
                 for sign in (1, -1):
-                    v = values.clone()
-                    v[:, m] += sign * s
-                    shifted.append(v)
+                    shifted.append(values + sign * s * _unit(values, m))
                     jobs.append((m, sign * c))
         grads: list[torch.Tensor | None] = [None] * values.shape[1]
         if jobs:
-            out = ctx.call(torch.cat(shifted)).reshape(len(jobs), batch, -1)
+            stacked = torch.cat(shifted)
+            # With create_graph the shifted request is itself a BackendExpval: shift rules
+            # of shift rules, one backend job per derivative order.
+            out = (BackendExpval.apply(ctx.call, ctx.rules, *stacked.unbind(-1))
+                   if torch.is_grad_enabled() else ctx.call(stacked.detach()))
+            out = out.reshape(len(jobs), batch, -1)
             for (m, c), o in zip(jobs, out, strict=True):
                 d = c * (grad_out * o).sum(-1)
                 grads[m] = d if grads[m] is None else grads[m] + d
         return (None, None, *grads)
+
+
+def _unit(values: torch.Tensor, m: int) -> torch.Tensor:
+    """A row of zeros with a one in column ``m``, broadcasting against ``values``."""
+    unit = torch.zeros(values.shape[-1], dtype=values.dtype, device=values.device)
+    unit[m] = 1
+    return unit
 
 
 def _backend_method(method: DiffMethod, shots: int | None, noise: NoiseModel | None,

@@ -141,3 +141,30 @@ def test_trains_xor_like_task():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("method", [*METHODS, "best"])
+def test_input_hessian_matches_finite_differences_of_the_gradient(method):
+    """∂²/∂x² through a layer (the issue's physics-informed loss) equals differences of ∂/∂x."""
+    torch.manual_seed(1)
+    layer = QuantumLayer(_circuit(), ["Z0", "Z1", "X0 X1"], inputs=["x0", "x1"],
+                         diff_method=method, dtype=torch.complex128).double()
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+
+    def grad_sum(xv):
+        xv = xv.clone().requires_grad_(True)
+        ref = QuantumLayer(_circuit(), ["Z0", "Z1", "X0 X1"], inputs=["x0", "x1"],
+                           diff_method="backprop", dtype=torch.complex128).double()
+        ref.load_state_dict(layer.state_dict())
+        return torch.autograd.grad(ref(xv).sum(), xv)[0].sum()
+
+    eps = 1e-5
+    want = torch.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        d = torch.zeros_like(x)
+        d[idx] = eps
+        want[idx] = (grad_sum(x.detach() + d) - grad_sum(x.detach() - d)) / (2 * eps)
+    tol = 1e-4 if method == "finite-diff" else 1e-7
+    torch.testing.assert_close(h, want, atol=tol, rtol=0)
