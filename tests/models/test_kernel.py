@@ -203,3 +203,18 @@ def test_ray_executor_refuses_gradients(ray_local):
     x = torch.zeros(3, 2, requires_grad=True)
     with pytest.raises(qdl.QDLError, match="no gradients"):
         kernel(x)
+
+
+@pytest.mark.parametrize("tile_size", [5, 16, 40])
+def test_gram_symmetric_even_when_tiles_round_asymmetrically(tile_size, monkeypatch, rng):
+    """K(X) stays exactly symmetric when a tile product rounds <a|b> and <b|a> differently."""
+    original = QuantumKernel.fidelities
+
+    def skewed(a, b):
+        tile = original(a, b)
+        return tile + 1e-15 * torch.triu(torch.ones_like(tile), 1)
+
+    monkeypatch.setattr(QuantumKernel, "fidelities", staticmethod(skewed))
+    x = torch.tensor(rng.uniform(-1, 1, (40, 3)))
+    gram = QuantumKernel("zz", 3, tile_size=tile_size, dtype=torch.float64)(x)
+    assert torch.equal(gram, gram.T)

@@ -141,9 +141,7 @@ class QuantumKernel(nn.Module):
                 c = cols[j]
                 right = cached[j] if cached[j] is not None else self.states(x2[c])
                 tile = self.fidelities(left, right)
-                out[r, c] = tile
-                if symmetric and j > i:
-                    out[c, r] = tile.T
+                _place(out, r, c, tile, symmetric and i == j, symmetric and j > i)
         return out
 
     def _ray_gram(self, x1: torch.Tensor, x2: torch.Tensor, rows: list[slice],
@@ -167,9 +165,7 @@ class QuantumKernel(nn.Module):
         refs = [task.remote(kernel, x1[rows[i]].cpu(), x2[cols[j]].cpu()) for i, j in pairs]
         out = torch.empty(len(x1), len(x2), dtype=module_dtype(self))
         for (i, j), tile in zip(pairs, ray.get(refs), strict=True):
-            out[rows[i], cols[j]] = tile
-            if symmetric and j > i:
-                out[cols[j], rows[i]] = tile.T
+            _place(out, rows[i], cols[j], tile, symmetric and i == j, symmetric and j > i)
         return out
 
     @staticmethod
@@ -189,6 +185,19 @@ class QuantumKernel(nn.Module):
         return (f"n_features={self.n_features}, n_qubits={self.circuit.n_qubits}, "
                 f"gates={len(self.circuit)}, bandwidth={self.bandwidth.item():g}, "
                 f"tile_size={self.tile_size}, executor={self.executor!r}")
+
+
+def _place(out: torch.Tensor, r: slice, c: slice, tile: torch.Tensor, diagonal: bool,
+           mirror: bool) -> None:
+    """Write a Gram tile, and its transpose below the diagonal for ``K(X)``.
+
+    A diagonal tile of ``K(X)`` is symmetrised: a GEMM need not round ``<a|b>`` and
+    ``<b|a>`` alike (differences ~1e-17 seen), and ``(t + tᵀ)/2`` is exactly symmetric
+    because floating-point addition commutes.
+    """
+    out[r, c] = (tile + tile.T) / 2 if diagonal else tile
+    if mirror:
+        out[c, r] = tile.T
 
 
 def _fidelity_tile(kernel: QuantumKernel, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
