@@ -417,3 +417,80 @@ def test_third_derivative_is_exact(method):
     (d3,) = torch.autograd.grad(d2, theta)
     assert [d1.item(), d2.item(), d3.item()] == pytest.approx(
         [-math.sin(0.83), -math.cos(0.83), math.sin(0.83)], abs=1e-10)
+
+
+# torch.func transforms and torch.compile.
+
+ALL = ["backprop", "adjoint", "parameter-shift", "finite-diff", "best"]
+
+
+def _func_circuit() -> Circuit:
+    return (Circuit(3).ry(0, "a").rx(1, 2 * Sym("b") - 0.3).cx(0, 1).crz(1, 2, "a")
+            .u(2, "b", 0.2, Sym("a") * Sym("b")).cx(2, 0))
+
+
+def _f(method, noise=None):
+    def f(ab):
+        out = qdl.expval(_func_circuit(), ["Z0", "X1 Z2"], {"a": ab[0], "b": ab[1]},
+                         diff_method=method, dtype=torch.complex128, noise=noise)
+        return out
+    return f
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_vmap_equals_loop(method, rng):
+    """torch.func.vmap over expval gives the values of a loop over the batch, every method."""
+    points = torch.tensor(rng.uniform(-2, 2, (4, 2)))
+    got = torch.func.vmap(_f(method))(points)
+    want = torch.stack([_f(method)(p) for p in points])
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("transform", ["grad", "jacrev", "jacfwd", "vmap-grad"])
+def test_func_transforms_equal_autograd(method, transform, rng):
+    """grad, jacrev, jacfwd and vmap(grad) equal autograd's derivatives, every method."""
+    points = torch.tensor(rng.uniform(-2, 2, (3, 2)))
+
+    def scalar(ab):
+        return (_f(method)(ab) * torch.tensor([0.6, -1.1], dtype=torch.float64)).sum()
+
+    want_grad = torch.stack([torch.autograd.functional.jacobian(scalar, p) for p in points])
+    want_jac = torch.stack([torch.autograd.functional.jacobian(_f("backprop"), p)
+                            for p in points])
+    if transform == "vmap-grad":
+        torch.testing.assert_close(torch.func.vmap(torch.func.grad(scalar))(points), want_grad)
+    elif transform == "grad":
+        torch.testing.assert_close(torch.func.grad(scalar)(points[0]), want_grad[0])
+    else:
+        jac = getattr(torch.func, transform)(_f(method))(points[0])
+        torch.testing.assert_close(jac, want_jac[0])
+
+
+def test_vmap_with_noise_and_refusal_of_shots():
+    """vmap runs density matrices too; shots inside a transform are a QDLError."""
+    from qdl.noise import NoiseModel, depolarizing
+
+    noise = NoiseModel().add("cx", depolarizing(0.1))
+    points = torch.tensor([[0.3, -0.2], [1.1, 0.7]], dtype=torch.float64)
+    got = torch.func.vmap(_f("best", noise))(points)
+    torch.testing.assert_close(got, torch.stack([_f("best", noise)(p) for p in points]))
+
+    def sampled(ab):
+        return qdl.expval(_func_circuit(), "Z0", {"a": ab[0], "b": ab[1]}, shots=100)
+
+    with pytest.raises(QDLError, match="shots cannot be drawn inside torch"):
+        torch.func.vmap(sampled)(points)
+
+
+def test_compile_fullgraph_without_graph_breaks():
+    """torch.compile(fullgraph=True) traces expval with no graph break; values and gradients
+    equal eager mode."""
+    ab = torch.tensor([0.4, -1.2], dtype=torch.float64, requires_grad=True)
+    compiled = torch.compile(_f("best"), fullgraph=True, backend="eager")
+    out = compiled(ab)
+    (g,) = torch.autograd.grad(out.sum(), ab)
+    want = _f("best")(ab)
+    (g_want,) = torch.autograd.grad(want.sum(), ab)
+    torch.testing.assert_close(out, want)
+    torch.testing.assert_close(g, g_want)

@@ -44,6 +44,7 @@ from qdl.sim import (
     readout_matrices,
     run,
     shot_expectation,
+    tracing,
     weighted_observables,
 )
 
@@ -489,7 +490,25 @@ def _choose_method(diff_method: str | DiffMethod, shots: int | None, noise: Nois
     if noise is not None and not isinstance(noise, NoiseModel):
         raise QDLError(f"noise must be a qdl.noise.NoiseModel, got {type(noise).__name__}")
     if backend is not None:
+        if tracing():
+            raise QDLError("torch.func transforms and torch.compile cannot trace an external "
+                           "backend; call it outside them")
         return _backend_method(method, shots, noise, backend)
+    method = _local_method(method, shots, noise)
+    if tracing():
+        # Transforms and the compiler differentiate the traced torch operations themselves,
+        # so the simulation is written out as such: adjoint and parameter shift have the
+        # same derivatives (finite differences their exact value).
+        if shots is not None:
+            raise QDLError("shots cannot be drawn inside torch.func transforms or "
+                           "torch.compile (sampling is not traceable); use shots=None there")
+        return DiffMethod.BACKPROP
+    return method
+
+
+def _local_method(method: DiffMethod, shots: int | None, noise: NoiseModel | None
+                  ) -> DiffMethod:
+    """The method QDL's own simulator uses: ``best`` resolved, impossible pairs refused."""
     if method is DiffMethod.BEST:
         if shots is not None:
             return DiffMethod.PARAMETER_SHIFT

@@ -40,7 +40,7 @@ class Observable:
     @property
     def max_wire(self) -> int:
         """Largest wire index used, -1 for a pure constant."""
-        return max((w for t in self.terms for w, _ in t.paulis), default=-1)
+        return max([-1, *(w for t in self.terms for w, _ in t.paulis)])
 
     @classmethod
     def parse(cls, text: str) -> Observable:

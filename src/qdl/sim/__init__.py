@@ -25,6 +25,7 @@ from qdl.sim.core import (
     compile_circuit,
     fitting_chunk,
     gate_tensor,
+    tracing,
     zero_state,
 )
 from qdl.sim.density import (
@@ -73,7 +74,7 @@ __all__ = [
     "final_state", "fitting_chunk", "fuse", "gate_tensor", "item_apply", "item_grad", "marginal",
     "noisy_state", "observable_apply", "parity_estimate", "plan_for", "plan_tensors",
     "probabilities", "probs", "readout_matrices", "run", "sample", "sample_indices",
-    "shot_expectation", "state", "weighted_observables", "zero_state",
+    "shot_expectation", "state", "tracing", "weighted_observables", "zero_state",
 ]
 
 

@@ -148,7 +148,9 @@ def bind(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise QDLError("device 'cuda' was asked for but torch sees no CUDA GPU; use 'cpu'")
     tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
-    if tensors:
+    # Inside torch.func / torch.compile a value cannot steer Python: the check is skipped
+    # there (a NaN angle then gives NaN outputs, never a wrong finite number).
+    if tensors and not tracing():
         # One finiteness check for all parameters; the slow search names the culprit.
         flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
         if not bool(torch.isfinite(flat).all()):
@@ -166,17 +168,47 @@ def bind(
     return bound
 
 
+def tracing() -> bool:
+    """True inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``, ``jacfwd``) or
+    while ``torch.compile`` traces: no Python branch may then depend on a tensor's value.
+
+    >>> tracing()
+    False
+    """
+    # The interpreter stack is how functorch itself knows a transform is active; there is
+    # no public equivalent in torch 2.3-2.13.
+    return (torch._C._functorch.peek_interpreter_stack() is not None
+            or torch.compiler.is_compiling())
+
+
 def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) -> torch.Tensor:
-    if isinstance(value, np.ndarray | np.generic):
-        value = torch.from_numpy(np.asarray(value))
-    if isinstance(value, bool) or not isinstance(value, int | float | torch.Tensor):
+    if isinstance(value, torch.Tensor):  # first: the common case, and traceable by dynamo
+        t = value
+    elif isinstance(value, bool) or not isinstance(
+            value, int | float | list | tuple | np.ndarray | np.generic):
         raise QDLError(f"parameter {name!r} must be a float or a real tensor, got "
                        f"{type(value).__name__}")
-    # A Python float goes straight to the target dtype: as_tensor would round it to float32.
-    t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=real)
+    else:
+        # A Python float goes straight to the target dtype: as_tensor would round it to
+        # float32. Lists and numpy arrays are taken as tensors of their numbers.
+        try:
+            t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=real)
+        except (TypeError, ValueError, OverflowError):
+            raise QDLError(f"parameter {name!r} must be real numbers (a float, a list of "
+                           f"floats or a real tensor), got {_short(value)}") from None
     if t.is_complex():
         raise QDLError(f"parameter {name!r} must be real, got a complex tensor")
+    if t.dtype == torch.bool:
+        raise QDLError(f"parameter {name!r} must be real numbers, got a bool tensor")
+    if t.numel() == 0:
+        raise QDLError(f"parameter {name!r} is empty (shape {tuple(t.shape)}); give at least "
+                       "one value")
     return t.to(device=device, dtype=real)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -212,6 +244,8 @@ def fitting_chunk(n_qubits: int, bound: Bound, size: int | None = None) -> int:
             raise QDLError(f"chunk_size must be an int >= 1, got {size!r}")
         check_memory(n_qubits, min(size, bound.batch), bound.dtype, bound.device)
         return size
+    if tracing():  # a compiled graph cannot depend on today's free memory
+        return bound.batch
     item = torch.empty((), dtype=bound.dtype).element_size()
     fits = int(_free_bytes(bound.device) // (STATE_COPIES * item * 2.0**n_qubits))
     if fits < 1:
