@@ -8,3 +8,11 @@ class QDLError(ValueError):
     Traceback (most recent call last):
     qdl.errors.QDLError: unknown gate 'foo' at line 3
     """
+
+
+class QDLWarning(UserWarning):
+    """Something the user should know about a result that is still produced.
+
+    For example, evaluating a run that was stopped before it finished uses the weights of
+    its last saved epoch; the warning says which.
+    """

@@ -92,7 +92,7 @@ def test_csv_guesses_the_task(tmp_path):
     (None, "y", "no such file"),
     (b"\xff\xfe\x00garbage\x00\xff", "y", "cannot read"),
     (b"a,b\n1,2\n3,4\n", "y", "no column 'y'; columns are a, b"),
-    (b"a,y\n1,\n3,4\n", "y", "missing values"),
+    (b"a,y\n1,\n3,4\n", "y", "is empty or NaN in data row 1 "),
 ])
 def test_csv_errors_are_clear(tmp_path, content, target, needle):
     """Missing, unreadable, target-less and incomplete CSV files raise QDLError."""

@@ -28,6 +28,19 @@ except ImportError:  # pragma: no cover - exercised only without the app extra
 MODELS = ("hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp")
 QUANTUM_MODELS = ("hybrid", "vqc", "qcnn", "quanvolution")
 
+# Bounds of the numeric fields. Values beyond them pass a type check and then crash or hang
+# deep inside numpy/torch (negative or 65-bit seeds, an lr that overflows float32, 10**8
+# circuit layers), so the schema refuses them up front, naming the key.
+MAX_SEED = 2**32 - 1  # numpy's legacy seed range; the epoch generators multiply it by ~1e6
+MIN_LR, MAX_LR = 1e-10, 10.0  # below 1e-10 float32 steps vanish; above 10 nothing converges
+MAX_WEIGHT_DECAY = 10.0
+MAX_EPOCHS = 100_000
+MAX_ROWS = 10**9  # batch_size and max_samples; larger values mean "all rows" anyway
+MAX_LAYERS = 1_000  # circuit layers; 1000 already take seconds per batch on 4 qubits
+MAX_WIDTH = 100_000  # one hidden layer or PCA; memory is checked again before building
+MAX_HIDDEN_LAYERS = 100
+MAX_QUBITS = 24  # a 24-qubit state vector is 128 MiB per row in complex64
+
 
 def _not_bool(value: Any) -> Any:
     # YAML's `epochs: yes` would otherwise count as 1 epoch.
@@ -53,7 +66,8 @@ class DataConfig(_Strict):
     task: Literal["classification", "regression"] | None = None
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
-    max_samples: Int | None = Field(None, gt=1, description="random subset of the rows")
+    max_samples: Int | None = Field(None, gt=1, le=MAX_ROWS,
+                                    description="random subset of the rows")
     pca: Int | Literal["auto"] | None = Field(
         "auto", description="principal components to keep; auto: the qubit count for models "
                             "that encode features directly on qubits (vqc, qcnn)")
@@ -72,8 +86,8 @@ class DataConfig(_Strict):
     @classmethod
     def _positive_pca(cls, pca: int | str | None) -> int | str | None:
         # A field check (not a model check) so the error names data.pca and its value.
-        if isinstance(pca, int) and pca < 1:
-            raise ValueError("data.pca must be >= 1")
+        if isinstance(pca, int) and not 1 <= pca <= MAX_WIDTH:
+            raise ValueError(f"data.pca must be between 1 and {MAX_WIDTH}")
         return pca
 
 
@@ -81,18 +95,19 @@ class ModelConfig(_Strict):
     """Which model, and the shape of its circuit and classical parts."""
 
     kind: Literal["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"] = "hybrid"
-    qubits: Int = Field(4, ge=1, le=24)
-    layers: Int = Field(2, ge=1)
+    qubits: Int = Field(4, ge=1, le=MAX_QUBITS)
+    layers: Int = Field(2, ge=1, le=MAX_LAYERS)
     ansatz: Literal["strongly_entangling", "basic", "hardware_efficient",
                     "reuploading"] = "strongly_entangling"
-    hidden: list[Int] = Field([16], description="widths of hidden layers (pre-net or MLP)")
+    hidden: list[Int] = Field([16], max_length=MAX_HIDDEN_LAYERS,
+                              description="widths of hidden layers (pre-net or MLP)")
     init: Literal["uniform", "small", "zeros"] = "uniform"
 
     @field_validator("hidden")
     @classmethod
     def _positive_widths(cls, hidden: list[int]) -> list[int]:
-        if any(h < 1 for h in hidden):
-            raise ValueError("model.hidden widths must be >= 1")
+        if any(not 1 <= h <= MAX_WIDTH for h in hidden):
+            raise ValueError(f"model.hidden widths must be between 1 and {MAX_WIDTH}")
         return hidden
 
 
@@ -100,11 +115,11 @@ class TrainConfig(_Strict):
     """Optimiser, schedule, seed, device and gradient method."""
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(0.02, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    epochs: Int = Field(30, ge=1)
-    batch_size: Int = Field(32, ge=1)
-    seed: Int = 0
+    lr: float = Field(0.02, ge=MIN_LR, le=MAX_LR)
+    weight_decay: float = Field(0.0, ge=0, le=MAX_WEIGHT_DECAY)
+    epochs: Int = Field(30, ge=1, le=MAX_EPOCHS)
+    batch_size: Int = Field(32, ge=1, le=MAX_ROWS)
+    seed: Int = Field(0, ge=0, le=MAX_SEED, description="seeds numpy and torch")
     device: Literal["cpu", "cuda", "auto"] = "auto"
     diff_method: Literal["best", "adjoint", "backprop", "parameter-shift",
                          "finite-diff"] = "best"
@@ -152,9 +167,15 @@ def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         message = first["msg"].removeprefix("Value error, ")
         got = "" if first["type"] in ("missing", "extra_forbidden") or not first["loc"] \
-            else f" (got {first.get('input')!r})"
+            else f" (got {_short(first.get('input'))})"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise QDLError(f"{source}: {where}: {message}{got}{more}") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a huge list stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

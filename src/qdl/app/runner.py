@@ -9,12 +9,18 @@ an uninterrupted run would have seen and ends with the same metrics.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import math
 import os
+import pickle
+import pickletools
+import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from qdl.app.config import RunConfig, validate
+from qdl.app.config import MAX_QUBITS, RunConfig, validate
 from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
-from qdl.errors import QDLError
+from qdl.errors import QDLError, QDLWarning
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
 from qdl.nn import QuantumLayer
 
@@ -104,6 +110,10 @@ def build_model(cfg: RunConfig, pre: Preprocessor) -> nn.Module:
         return cls(n_in, n_out, m.qubits, m.layers, m.hidden, ansatz=m.ansatz, **quantum)
     if m.kind == "vqc":
         # Angle encoding puts one feature on each wire (PCA reduced them to <= qubits).
+        if n_in > MAX_QUBITS:
+            raise QDLError(f"vqc puts one feature on each qubit: {n_in} features need {n_in} "
+                           f"qubits, more than {MAX_QUBITS}; set data.pca to at most "
+                           f"{MAX_QUBITS} (or auto)")
         readout = "parity" if n_out == 2 else "z"
         if readout == "z" and n_out > n_in:
             raise QDLError(f"vqc reads one wire per class: {n_out} classes need >= {n_out} "
@@ -122,6 +132,50 @@ def build_model(cfg: RunConfig, pre: Preprocessor) -> nn.Module:
         layers += [nn.ReLU()] if i else []
         layers.append(nn.Linear(widths[i], widths[i + 1]))
     return nn.Sequential(*layers)
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device`` (``None`` when the system does not say)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(cfg: RunConfig, pre: Preprocessor, device: torch.device) -> None:
+    """``QDLError`` naming the key to change when the model cannot fit in ``device``'s memory.
+
+    A rough lower bound, computed before anything is allocated: classical weights with
+    their gradients and two optimiser moments, one batch of activations, and one batch of
+    state vectors with a gradient and a scratch copy. Huge widths would otherwise end in an
+    allocation error deep inside torch, or in the operating system killing the process.
+    """
+    m, size = cfg.model, 8 if cfg.train.dtype == "float64" else 4
+    widths = {"hybrid": [pre.n_features, *m.hidden, m.qubits],
+              "logistic": [pre.n_features, pre.n_outputs],
+              "mlp": [pre.n_features, *m.hidden, pre.n_outputs]}.get(m.kind, [])
+    params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    qubits = {"vqc": pre.n_features, "hybrid": m.qubits, "qcnn": m.qubits}.get(m.kind, 0)
+    batch = min(cfg.train.batch_size, 1 << 20)
+    classical = 4 * params * size + 2 * batch * sum(widths) * size
+    quantum = 3 * batch * (2 * size) * 2**qubits if qubits else 0
+    available = _available_memory(device)
+    # Wider vqc circuits than the schema allows are refused by build_model, by name.
+    if available is None or classical + quantum <= available or qubits > MAX_QUBITS:
+        return
+    width = "data.pca" if m.kind == "vqc" else "model.qubits"
+    key = "model.hidden" if classical > quantum else f"{width} or train.batch_size"
+    raise QDLError(f"the model needs at least {(classical + quantum) / 2**30:.1f} GiB of memory "
+                   f"({params:,} classical parameters, {qubits} qubits, batches of {batch}), "
+                   f"more than the {available / 2**30:.1f} GiB free on {device}; lower {key}")
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
@@ -211,35 +265,131 @@ def atomic_save(obj: Any, path: Path) -> None:
 
     A kill at any moment leaves either the old file or the new one, never half of one.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _atomic(path, "wb", lambda f: torch.save(obj, f))
 
 
 def atomic_write_text(text: str, path: Path) -> None:
     """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    _atomic(path, "w", lambda f: f.write(text))
+
+
+def _atomic(path: Path, mode: str, write: Callable[[Any], Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # A full disk or Ctrl-C must not leave a half-written temporary file behind.
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # Write errors carry no file name; callers report which file could not be written.
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by QDL, loaded with ``weights_only=True`` (no code runs)."""
+    """A checkpoint written by QDL, loaded with ``weights_only=True`` (no code runs).
+
+    Every field :func:`load_run` and a resumed run use is checked here, so a corrupt,
+    truncated or foreign file is one ``QDLError`` naming the file and what is wrong.
+    """
     if not path.is_file():
         raise QDLError(f"no checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise QDLError(f"{path} is empty (0 bytes), not a QDL checkpoint")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols it dislikes
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message advises weights_only=False, i.e. running the file's code.
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        name = found.group(1) if found else _pickled_global(path)
+        what = f"refused to unpickle {name}" if name else "unreadable pickle data"
+        raise QDLError(f"cannot load {path}: not a QDL checkpoint ({what}; checkpoints hold "
+                       f"only tensors and plain data)") from None
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise QDLError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+        raise QDLError(f"cannot load {path}: the file is truncated or corrupt "
+                       f"({first_line(exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise QDLError(f"{path} is not a QDL checkpoint (format {FORMAT})")
+    _check_fields(ckpt, path)
     return ckpt
+
+
+def _pickled_global(path: Path) -> str | None:
+    """The first Python object a plain (non-zip) pickle file would import, read without
+    unpickling; ``None`` when there is none or the file is no pickle at all."""
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(path.read_bytes()):
+            if opcode.name == "GLOBAL":
+                return str(arg).replace(" ", ".")
+            if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                return ".".join(strings[-2:])
+            if isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # not a pickle stream: random bytes, a truncated file
+        return None
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty.
+
+    >>> first_line(EOFError()), first_line(ValueError("bad\\nmore"))
+    ('EOFError', 'bad')
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ")[0] if lines else type(exc).__name__
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "model": dict, "preprocessor": dict, "config": dict, "epoch": int,
+    "optimizer": dict, "history": list, "best": (dict, type(None)),
+}
+_FINAL = ("model", "preprocessor", "config")  # model.pt holds these; checkpoint.pt all
+
+
+def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
+    needed = _FINAL if path.name == MODEL else tuple(_FIELDS)
+    for key in needed:
+        if key not in ckpt:
+            raise QDLError(f"{path} is damaged: it has no {key!r} entry")
+        if not isinstance(ckpt[key], _FIELDS[key]) or isinstance(ckpt[key], bool):
+            raise QDLError(f"{path} is damaged: {key!r} is a {type(ckpt[key]).__name__}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+               for k, v in ckpt["model"].items()):
+        raise QDLError(f"{path} is damaged: 'model' must map names to tensors")
+    history = ckpt.get("history", [])
+    if not all(isinstance(r, dict) and isinstance(r.get("epoch"), int)
+               and isinstance(r.get("seconds"), (int, float)) for r in history):
+        raise QDLError(f"{path} is damaged: 'history' must list one record per epoch")
+    best = ckpt.get("best")
+    if best is not None and not (isinstance(best.get("epoch"), int)
+                                 and isinstance(best.get("val_loss"), float)
+                                 and isinstance(best.get("model"), dict)):
+        raise QDLError(f"{path} is damaged: 'best' must hold epoch, val_loss and model")
+
+
+def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """``model.load_state_dict(weights)``, with a mismatch named in one line."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unknown = sorted(set(weights) - set(expected))
+    if missing or unknown:
+        what = f"lacks weight {missing[0]!r}" if missing else f"has unknown weight {unknown[0]!r}"
+        raise QDLError(f"{path} does not fit its configured model: it {what}")
+    for name, tensor in weights.items():
+        if tensor.shape != expected[name].shape:
+            raise QDLError(f"{path} does not fit its configured model: weight {name!r} has "
+                           f"shape {tuple(tensor.shape)}, the model needs "
+                           f"{tuple(expected[name].shape)}")
+    model.load_state_dict(weights)
 
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -262,6 +412,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.device = _device(self.cfg.train.device, self.rank)
+        check_memory(self.cfg, self.data.pre, self.device)
         torch.manual_seed(self.cfg.train.seed)
         model = build_model(self.cfg, self.data.pre)
         dtype = torch.float64 if self.cfg.train.dtype == "float64" else torch.float32
@@ -275,12 +426,28 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
 
-    def restore(self, ckpt: dict[str, Any]) -> None:
+    def restore(self, ckpt: dict[str, Any], path: Path = Path(CHECKPOINT)) -> None:
         """Continue from a checkpoint's model, optimiser, history and best epoch so far."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        _load_weights(self.model, ckpt["model"], path)
+        if ckpt["best"] is not None:
+            _load_weights(copy.deepcopy(self.model), ckpt["best"]["model"], path)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError,
+                IndexError) as exc:
+            raise QDLError(f"{path} is damaged: its optimizer state does not fit the model "
+                           f"({first_line(exc)})") from None
+        # load_state_dict does not compare shapes; a mismatch would crash the first step.
+        for param, state in self.optimizer.state.items():
+            if any(isinstance(v, torch.Tensor) and v.dim() and v.shape != param.shape
+                   for v in state.values()):
+                raise QDLError(f"{path} is damaged: its optimizer state does not fit the "
+                               f"model (a moment of shape {tuple(param.shape)} differs)")
+        if ckpt["epoch"] != len(ckpt["history"]):
+            raise QDLError(f"{path} is damaged: epoch {ckpt['epoch']} but "
+                           f"{len(ckpt['history'])} history records")
         self.history = list(ckpt["history"])
-        self.best = ckpt.get("best")
+        self.best = ckpt["best"]
 
     def _track_best(self) -> None:
         val = self.history[-1].get("val_loss")
@@ -396,9 +563,12 @@ def train_run(
         load_checkpoint(run_dir / CHECKPOINT)  # raises: no checkpoint there
     if cfg is None and not resume:
         raise QDLError("train_run needs a config unless it resumes")
+    cfg = None if cfg is None else absolute_data(cfg)
     _make_dir(run_dir)
     with _exclusive(run_dir):
         cfg, ckpt = _claim(run_dir, cfg, resume)
+        if ckpt is not None:
+            check_data_file(cfg, run_dir, "put it back there to resume")
         _device(cfg.train.device)  # a device error before any work (or worker processes)
         if on_start is not None:
             on_start(cfg, 0 if ckpt is None else ckpt["epoch"])
@@ -407,6 +577,24 @@ def train_run(
         from qdl.app.distributed import spawn_training
 
         return spawn_training(cfg, run_dir, ckpt is not None, ddp, on_epoch)
+
+
+def absolute_data(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with ``data.csv`` made absolute, so that the run works from any directory."""
+    if cfg.data.csv is None or Path(cfg.data.csv).is_absolute():
+        return cfg
+    data = cfg.data.model_copy(update={"csv": os.path.abspath(cfg.data.csv)})
+    return cfg.model_copy(update={"data": data})
+
+
+def check_data_file(cfg: RunConfig, run_dir: Path, fix: str) -> None:
+    """``QDLError`` naming the stored path and ``fix`` when a run's CSV file is gone."""
+    csv = cfg.data.csv
+    if csv is None or Path(csv).is_file():
+        return
+    relative = "" if Path(csv).is_absolute() else \
+        " (a relative path, as older QDL versions stored it: run from the training directory)"
+    raise QDLError(f"the data file of {run_dir} is gone: no file at {csv}{relative}; {fix}")
 
 
 def _make_dir(run_dir: Path) -> None:
@@ -466,8 +654,20 @@ def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
     """Train in this process; only rank 0 writes files."""
     trainer = Trainer(cfg, prepare(cfg), rank, world)
     if ckpt is not None:
-        trainer.restore(ckpt)
-    writer = rank == 0
+        trainer.restore(ckpt, run_dir / CHECKPOINT)
+    try:
+        return _fit_and_save(trainer, run_dir, on_epoch, writer=rank == 0)
+    except OSError as exc:  # a full disk, a removed directory, a quota
+        saved = (run_dir / CHECKPOINT).is_file()
+        fix = f"continue with: qdl train --resume {run_dir}" if saved else "train again"
+        raise QDLError(f"cannot write {exc.filename or run_dir}: {exc.strerror or exc}; "
+                       f"{'the last finished epoch is saved; ' if saved else ''}make room, "
+                       f"then {fix}") from None
+
+
+def _fit_and_save(trainer: Trainer, run_dir: Path, on_epoch: EpochCallback | None,
+                  writer: bool) -> dict[str, Any]:
+    cfg, world = trainer.cfg, trainer.world
     if writer:
         atomic_write_text(_dump_config(cfg), run_dir / CONFIG)
     started = time.perf_counter() - sum(r["seconds"] for r in trainer.history)
@@ -482,8 +682,8 @@ def _train_in_dir(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None,
     if not writer:
         return {}
     state = trainer.state()
-    atomic_save({k: state[k] for k in ("format", "model", "preprocessor", "config")},
-                run_dir / MODEL)
+    atomic_save({**{k: state[k] for k in ("format", "model", "preprocessor", "config")},
+                 "epoch": selected}, run_dir / MODEL)
     result = _write_metrics(trainer, run_dir, time.perf_counter() - started, final=True,
                             world=world)
     result["selected_epoch"] = selected
@@ -524,11 +724,22 @@ def _write_metrics(trainer: Trainer, run_dir: Path, wall: float, final: bool, wo
 
 @dataclass
 class LoadedRun:
-    """A finished (or checkpointed) run: its config, preprocessing and model in eval mode."""
+    """A finished (or checkpointed) run: its config, preprocessing and model in eval mode.
+
+    Attributes:
+        cfg: the run's configuration.
+        pre: the preprocessing fitted at training time.
+        model: the selected weights, in eval mode.
+        epoch: the epoch whose weights ``model`` holds (``None``: a model.pt of an older QDL).
+        notice: why the weights may not be what the user expects (an unfinished run), or
+            ``None``.
+    """
 
     cfg: RunConfig
     pre: Preprocessor
     model: nn.Module
+    epoch: int | None = None
+    notice: str | None = None
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
@@ -539,18 +750,46 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     path = run_dir / MODEL if (run_dir / MODEL).exists() else run_dir / CHECKPOINT
     ckpt = load_checkpoint(path)
     cfg = validate(ckpt["config"], str(path))
-    pre = Preprocessor.from_state(ckpt["preprocessor"])
+    try:
+        pre = Preprocessor.from_state(ckpt["preprocessor"])
+    except QDLError as exc:
+        raise QDLError(f"{path} is damaged: {exc}") from None
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, pre)
     model = model.to(torch.float64 if cfg.train.dtype == "float64" else torch.float32)
-    model.load_state_dict(ckpt["model"])
-    return LoadedRun(cfg, pre, model.eval())
+    weights, epoch, notice = _selected_weights(ckpt, path, cfg)
+    _load_weights(model, weights, path)
+    return LoadedRun(cfg, pre, model.eval(), epoch, notice)
+
+
+def _selected_weights(ckpt: dict[str, Any], path: Path, cfg: RunConfig
+                      ) -> tuple[dict[str, torch.Tensor], int | None, str | None]:
+    """The weights to use, their epoch and, for a run that did not finish, a notice."""
+    epoch = ckpt.get("epoch")
+    if path.name == MODEL:
+        return ckpt["model"], epoch if isinstance(epoch, int) else None, None
+    # No model.pt: the run was stopped (killed, interrupted) before it finished. Use the
+    # weights train.select would have picked so far, and say so.
+    weights, used, how = ckpt["model"], epoch, "the last saved"
+    if ckpt["best"] is not None:
+        weights, used = ckpt["best"]["model"], ckpt["best"]["epoch"]
+        how = "the best validation loss so far"
+    notice = (f"{path.parent} did not finish (no {MODEL}; stopped after epoch {epoch} of "
+              f"{cfg.train.epochs}): using the weights of epoch {used}, {how}; finish it "
+              f"with qdl train --resume {path.parent}")
+    return weights, used, notice
 
 
 def evaluate_run(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any]:
-    """Metrics of a run's model on its test split, or on every row of ``data_file``."""
-    run = load_run(run_dir)
+    """Metrics of a run's model on its test split, or on every row of ``data_file``.
+
+    The result names the data (``data``) and the epoch of the weights used (``weights``);
+    a run that did not finish also warns (:class:`~qdl.errors.QDLWarning`).
+    """
+    run = _load_and_notify(run_dir)
     if data_file is None:
+        check_data_file(run.cfg, Path(run_dir), "put it back there, or evaluate on another "
+                                                "file with --data FILE (all its rows)")
         data = prepare(run.cfg)
         x, y, pre = data.x["test"], data.y["test"], data.pre
         source = f"{data.table.name} (test split, {len(x)} rows)"
@@ -561,7 +800,20 @@ def evaluate_run(run_dir: str | Path, data_file: str | None = None) -> dict[str,
         target = torch.as_tensor(pre.encode_target(table.frame))
         y = target if pre.classes else target.to(x.dtype).unsqueeze(-1)
         source = f"{data_file} ({len(x)} rows)"
-    return {"data": source, **metrics(predict_outputs(run.model, x), y, pre)}
+    return {"data": source, "weights": _weights_text(run),
+            **metrics(predict_outputs(run.model, x), y, pre)}
+
+
+def _load_and_notify(run_dir: str | Path) -> LoadedRun:
+    run = load_run(run_dir)
+    if run.notice is not None:
+        warnings.warn(run.notice, QDLWarning, stacklevel=3)
+    return run
+
+
+def _weights_text(run: LoadedRun) -> str:
+    epoch = "final" if run.epoch is None else f"epoch {run.epoch} of {run.cfg.train.epochs}"
+    return f"{epoch} (unfinished run)" if run.notice else epoch
 
 
 def _real(model: nn.Module) -> torch.dtype:
@@ -572,9 +824,10 @@ def predict_file(run_dir: str | Path, input_csv: str, output_csv: str) -> int:
     """Write predictions for every row of ``input_csv``; returns the number of rows.
 
     The output holds the input columns, ``prediction`` and, for classifiers, one
-    ``p_<class>`` probability column per class.
+    ``p_<class>`` probability column per class. A run that did not finish warns
+    (:class:`~qdl.errors.QDLWarning`) which epoch's weights it uses.
     """
-    run = load_run(run_dir)
+    run = _load_and_notify(run_dir)
     frame = read_csv(input_csv)
     if len(frame) == 0:
         raise QDLError(f"{input_csv} has a header but no data rows to predict")

@@ -2,14 +2,17 @@
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function that adds
 its parser and sets ``handler``. Errors are one line on stderr and exit status 2; no
-tracebacks for bad input.
+tracebacks for bad input. Warnings (such as evaluating a run that did not finish) are one
+``qdl: warning:`` line each.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from qdl.errors import QDLError
 
@@ -31,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    # Python's format adds the file, line number and source line: noise for CLI users.
+    print(f"qdl: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qdl`` console script; returns the exit status.
 
@@ -38,8 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     try:
-        args = _parser().parse_args(argv)
-        args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            args = _parser().parse_args(argv)
+            args.handler(args)
     except QDLError as exc:
         print(f"qdl: error: {exc}", file=sys.stderr)
         return 2

@@ -225,6 +225,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(json.dumps(result))
         return
     print(f"data: {result.pop('data')}")
+    print(f"weights: {result.pop('weights')}")
     for key, value in result.items():
         print(f"{key:>10}: {value:.4f}")
 

@@ -10,7 +10,8 @@ checkpoint that ``torch.load(weights_only=True)`` reads.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,7 @@ class Preprocessor:
         for name in self.features:
             column = frame[name]
             if column.dtype.kind in "biuf":  # pandas' string dtypes are not numpy dtypes
+                _check_magnitude(column.to_numpy(dtype=float), f"feature column {name!r}")
                 median = column.median()
                 self.medians[name] = 0.0 if math.isnan(median) else float(median)
             else:
@@ -150,6 +152,7 @@ class Preprocessor:
                                f"training rows: {self.classes}")
         else:
             values = target.to_numpy(dtype=float)
+            _check_magnitude(values, f"the target {self.target!r}")
             self.target_mean = float(values.mean())
             self.target_std = float(values.std()) or 1.0
 
@@ -225,8 +228,99 @@ class Preprocessor:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Preprocessor:
-        """Rebuild from :meth:`state`."""
-        return cls(**state)
+        """Rebuild from :meth:`state`; ``QDLError`` naming the first bad or missing field."""
+        if not isinstance(state, dict):
+            raise QDLError(f"the saved preprocessing is a {type(state).__name__}, not a mapping")
+        unknown = sorted(set(state) - set(_STATE_TYPES), key=str)
+        if unknown:
+            raise QDLError(f"the saved preprocessing has unknown field {unknown[0]!r}")
+        # Fields with a default may be absent (saved by an older QDL); the others may not.
+        required = [f.name for f in fields(cls) if f.default is MISSING
+                    and f.default_factory is MISSING]
+        missing = [name for name in required if name not in state]
+        if missing:
+            raise QDLError(f"the saved preprocessing lacks the field {missing[0]!r}")
+        for name, value in state.items():
+            if not _STATE_TYPES[name](value):
+                raise QDLError(f"the saved preprocessing has a malformed {name!r}: "
+                               f"{_short(value)}")
+        pre = cls(**state)
+        pre._check_sizes()
+        return pre
+
+    def _check_sizes(self) -> None:
+        """The saved lists must fit together, or transform would fail (or lie) later."""
+        width = sum(len(self.categories[f]) if f in self.categories else 1
+                    for f in self.features)
+        problems = [
+            (set(self.features) != set(self.medians) | set(self.categories),
+             "features do not match the medians and categories"),
+            (len(self.mean) != width or len(self.std) != width,
+             f"mean/std do not have the {width} encoded columns"),
+            (self.components is not None
+             and any(len(row) != width for row in self.components),
+             f"PCA components do not have {width} columns"),
+            (self.scale == "angle" and (len(self.low) != self.n_features
+                                        or len(self.high) != self.n_features),
+             "angle scaling bounds do not match the features"),
+            ((self.classes is None) != (self.task == "regression"),
+             f"classes do not match the task {self.task!r}"),
+            (self.image_shape is not None and math.prod(self.image_shape) != width,
+             f"the image shape does not hold {width} pixels"),
+        ]
+        for bad, what in problems:
+            if bad:
+                raise QDLError(f"the saved preprocessing is inconsistent: {what}")
+
+
+def _check_magnitude(values: np.ndarray, what: str) -> None:
+    """``QDLError`` when ``values`` are too large to standardise in float64.
+
+    Their variance would overflow to inf and turn every feature into NaN, with numpy
+    warnings on the way; say which column instead.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.nanstd(values) if np.isfinite(values).any() else 0.0
+    if not np.isfinite(spread):
+        raise QDLError(f"{what} holds values too large to standardise (up to "
+                       f"{np.nanmax(np.abs(values)):.3g}); rescale it (e.g. other units)")
+
+
+def _floats(value: Any) -> bool:
+    return isinstance(value, list) and all(_number(v) for v in value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_STATE_TYPES: dict[str, Callable[[Any], bool]] = {
+    "task": lambda v: v in ("classification", "regression"),
+    "target": lambda v: isinstance(v, str),
+    "features": _strings,
+    "medians": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "categories": lambda v: isinstance(v, dict) and all(_strings(x) for x in v.values()),
+    "mean": _floats,
+    "std": _floats,
+    "components": lambda v: v is None or (isinstance(v, list) and all(map(_floats, v))),
+    "scale": lambda v: v in SCALES,
+    "low": _floats,
+    "high": _floats,
+    "classes": lambda v: v is None or _strings(v),
+    "target_mean": _number,
+    "target_std": _number,
+    "image_shape": lambda v: v is None or (isinstance(v, list) and len(v) == 2
+                                           and all(isinstance(x, int) and x > 0 for x in v)),
+}
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _principal_components(z: np.ndarray, k: int) -> np.ndarray:

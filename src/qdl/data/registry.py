@@ -278,7 +278,31 @@ def read_csv(path: str | Path) -> Any:
     if sep == ";":
         for name in [c for c in frame.columns if frame[c].dtype.kind not in "biufcmM"]:
             frame[name] = _decimal_commas(frame[name])
+    _refuse_infinite(frame, path)
     return frame
+
+
+def data_row(index: int) -> str:
+    """How a user finds row ``index`` (0-based, pandas) in the file.
+
+    >>> data_row(60)
+    'data row 61 (1 = the first row below the header)'
+    """
+    return f"data row {index + 1} (1 = the first row below the header)"
+
+
+def _refuse_infinite(frame: Any, path: str | Path) -> None:
+    """``QDLError`` naming the first cell that holds ``inf`` (no preprocessing can use it)."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind != "f":
+            continue
+        bad = np.flatnonzero(np.isinf(column.to_numpy()))
+        if len(bad):
+            more = f" (and {len(bad) - 1} more row(s))" if len(bad) > 1 else ""
+            raise QDLError(f"{path}: column {name!r} holds {column.iloc[bad[0]]} in "
+                           f"{data_row(int(bad[0]))}{more}; infinite values cannot be "
+                           f"trained on: fix or remove those rows")
 
 
 def _separator(file: Path) -> str:
@@ -320,8 +344,12 @@ def load_csv(path: str | Path, target: str, task: str | None = None) -> Table:
                        f"{', '.join(map(str, frame.columns))}")
     if len(frame.columns) < 2 or len(frame) < 2:
         raise QDLError(f"{path}: need a target and at least one feature column and two rows")
-    if frame[target].isna().any():
-        raise QDLError(f"{path}: the target column {target!r} has missing values")
+    empty = np.flatnonzero(frame[target].isna().to_numpy())
+    if len(empty):
+        more = f" (and {len(empty) - 1} more row(s))" if len(empty) > 1 else ""
+        raise QDLError(f"{path}: the target column {target!r} is empty or NaN in "
+                       f"{data_row(int(empty[0]))}{more}; every row needs a target: fill it "
+                       f"in or remove the row")
     if task is None:
         task = _guess_task(frame[target])
     elif task not in TASKS:

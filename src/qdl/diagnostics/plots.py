@@ -36,10 +36,14 @@ def pyplot() -> Any:
 
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
+        raise QDLError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        pyplot().close(fig)
     return path
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -242,6 +243,32 @@ def _grid_section(config: DiagnoseConfig, outdir: Path, advance: Callable[[], No
             "![entangling capability](entanglement.png)", ""]
 
 
+def _output_folder(outdir: str | Path) -> Path:
+    """``outdir``, created and known to be writable before minutes of sampling start."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise QDLError(f"{outdir} is a file; the output must be a folder (it receives "
+                       f"report.md and the PNG plots): choose another -o/--outdir")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        # Creating a file is the only reliable test (permissions, read-only mounts, ACLs).
+        with tempfile.TemporaryFile(dir=outdir):
+            pass
+    except OSError as exc:
+        raise QDLError(f"cannot write into {outdir}: {exc.strerror or exc}; choose another "
+                       f"-o/--outdir") from None
+    return outdir
+
+
+def _write_report(outdir: Path, lines: list[str]) -> Path:
+    report = outdir / "report.md"
+    try:
+        report.write_text("\n".join(lines))
+    except OSError as exc:
+        raise QDLError(f"cannot write {report}: {exc.strerror or exc}") from None
+    return report
+
+
 def report_family(config: DiagnoseConfig, outdir: str | Path, progress: bool = True) -> Path:
     """Write ``report.md`` and plots for a circuit family over a qubit × layer grid.
 
@@ -258,8 +285,7 @@ def report_family(config: DiagnoseConfig, outdir: str | Path, progress: bool = T
     >>> report_family(cfg, tempfile.mkdtemp(), progress=False).name
     'report.md'
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = _output_folder(outdir)
     family = get_family(config.template, config.seed, **config.options)
     points = len(config.qubits) * len(config.layers)
     with progress_bar(2 * points, f"diagnose {config.template}", progress) as advance:
@@ -270,9 +296,7 @@ def report_family(config: DiagnoseConfig, outdir: str | Path, progress: bool = T
                  f"{config.observable or 'Z0 Z1 (Z0 on one qubit)'}, seed {config.seed}.", ""]
         lines += _variance_section(scan, outdir)
         lines += _grid_section(config, outdir, advance)
-    report = outdir / "report.md"
-    report.write_text("\n".join(lines))
-    return report
+    return _write_report(outdir, lines)
 
 
 def _spectrum_section(circuit: Circuit, observable: str, input: str, seed: int,
@@ -328,8 +352,7 @@ def report_circuit(
     ...                progress=False).name
     'report.md'
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = _output_folder(outdir)
     exclude = check_names(circuit, [input] if input else [], "--input")
     observable = observable or default_observable(circuit.n_qubits)
     with progress_bar(4 if input else 3, f"diagnose {name}", progress) as advance:
@@ -360,9 +383,7 @@ def report_circuit(
         if input:
             lines += _spectrum_section(circuit, observable, input, seed + 3, outdir)
             advance()
-    report = outdir / "report.md"
-    report.write_text("\n".join(lines))
-    return report
+    return _write_report(outdir, lines)
 
 
 def with_overrides(config: DiagnoseConfig, **overrides: Any) -> DiagnoseConfig:
