@@ -1,4 +1,4 @@
-"""The one exception type users see for bad input."""
+"""The one exception type users see for bad input, a warning type, and a message helper."""
 
 
 class QDLError(ValueError):
@@ -16,3 +16,13 @@ class QDLWarning(UserWarning):
     For example, evaluating a run that was stopped before it finished uses the weights of
     its last saved epoch; the warning says which.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty.
+
+    >>> first_line(EOFError()), first_line(ValueError("bad\\nmore"))
+    ('EOFError', 'bad')
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -123,3 +123,23 @@ def test_field_checks_name_the_field_and_its_value(raw, needle):
     """A bad single field is reported as section.key with its value, not the whole section."""
     with pytest.raises(QDLError, match=needle):
         validate(raw)
+
+
+@pytest.mark.parametrize("section, key, value, needle", [
+    ("train", "seed", -5, "greater than or equal to 0"),
+    ("train", "seed", 2**32, "less than or equal to 4294967295"),
+    ("train", "lr", 1e300, "less than or equal to 10"),
+    ("train", "lr", 0.0, "greater than or equal to"),
+    ("train", "weight_decay", 1e39, "less than or equal to 10"),
+    ("train", "epochs", 10**9, "less than or equal to 100000"),
+    ("train", "batch_size", 10**20, "less than or equal to 1000000000"),
+    ("model", "layers", 10**8, "less than or equal to 1000"),
+    ("model", "hidden", [10**11], "between 1 and 100000"),
+    ("model", "hidden", [4] * 101, "at most 100 items"),
+])
+def test_numbers_out_of_range_name_the_key(section, key, value, needle):
+    """Values that would crash numpy/torch or hang are refused with the key and the bound."""
+    with pytest.raises(QDLError, match=f"{section}.{key}: .*{needle}") as info:
+        validate({"data": {"name": "iris"}, section: {key: value}})
+    assert len(str(info.value)) < 200
+

@@ -1,7 +1,10 @@
 """Training runs: metrics against scikit-learn, every model kind, checkpoints and resume."""
 
+import errno
 import json
+import os
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ from qdl import QDLError
 from qdl.app import runner
 from qdl.app.config import validate
 from qdl.data import Preprocessor
+from qdl.errors import QDLWarning
 
 
 def _cfg(**sections):
@@ -307,3 +311,141 @@ def test_training_on_cuda_matches_cpu(tmp_path, kind):
     for a, b in zip(results["cpu"]["epochs"], results["cuda"]["epochs"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
     assert results["cuda"]["test"]["accuracy"] == results["cpu"]["test"]["accuracy"]
+
+
+def _full_disk_after(monkeypatch, n_ok):
+    """torch.save fails with ENOSPC (after writing a little) once ``n_ok`` saves succeeded."""
+    save, calls = torch.save, []
+
+    def full(obj, f, *args, **kwargs):
+        calls.append(f.name)
+        if len(calls) > n_ok:
+            f.write(b"half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full)
+    return save
+
+
+def test_disk_full_keeps_the_last_checkpoint_and_resumes(tmp_path, monkeypatch):
+    """ENOSPC in epoch 2's checkpoint: a QDLError with the fix, epoch 1 intact, no .tmp."""
+    cfg = _cfg(model={"kind": "logistic"}, train={"epochs": 3})
+    save = _full_disk_after(monkeypatch, 1)
+    with pytest.raises(QDLError, match=r"cannot write .*checkpoint.pt: No space left on device; "
+                                       r"the last finished epoch is saved; make room, then "
+                                       r"continue with: qdl train --resume"):
+        runner.train_run(cfg, tmp_path)
+    assert not list(tmp_path.glob("*.tmp"))
+    assert runner.load_checkpoint(tmp_path / runner.CHECKPOINT)["epoch"] == 1
+    monkeypatch.setattr(torch, "save", save)
+    assert runner.train_run(None, tmp_path, resume=True)["status"] == "complete"
+
+
+def test_disk_full_before_any_checkpoint_says_train_again(tmp_path, monkeypatch):
+    """With nothing saved yet the error asks for a new run, not --resume."""
+    _full_disk_after(monkeypatch, 0)
+    with pytest.raises(QDLError, match=r"checkpoint.pt: No space left on device; make room, "
+                                       r"then train again"):
+        runner.train_run(_cfg(model={"kind": "logistic"}, train={"epochs": 1}), tmp_path)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_atomic_write_failure_removes_the_temporary_file(tmp_path, monkeypatch):
+    """A failed write leaves the old file and no .tmp; the OSError names the target file."""
+    path = tmp_path / "c.pt"
+    runner.atomic_save({"v": 1}, path)
+    _full_disk_after(monkeypatch, 0)
+    with pytest.raises(OSError, match=r"c\.pt") as info:
+        runner.atomic_save({"v": 2}, path)
+    assert info.value.errno == errno.ENOSPC
+    assert not (tmp_path / "c.pt.tmp").exists()
+    assert torch.load(path, weights_only=True) == {"v": 1}
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"", "is empty (0 bytes)"),
+    (b"PK\x03\x04 truncated zip", "truncated or corrupt"),
+])
+def test_unreadable_checkpoints_are_one_line(tmp_path, content, needle):
+    """Empty or truncated files: QDLError naming the file (not EOFError or IndexError)."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(QDLError, match=re.escape(needle)) as info:
+        runner.load_checkpoint(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_malicious_pickles_get_our_message(tmp_path):
+    """A pickle that would call os.system is refused by name, without torch's advice."""
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "checkpoint.pt"
+    for write in (lambda: torch.save({"x": Evil()}, path),
+                  lambda: path.write_bytes(pickle.dumps({"x": Evil()}))):
+        write()
+        with pytest.raises(QDLError, match=r"refused to unpickle posix.system") as info:
+            runner.load_checkpoint(path)
+        assert "weights_only" not in str(info.value)
+
+
+def test_weights_of_another_shape_are_named(tmp_path):
+    """A model.pt whose weight shapes do not fit the config names the weight and both shapes."""
+    runner.train_run(_cfg(model={"kind": "logistic"}, train={"epochs": 1}), tmp_path)
+    ckpt = torch.load(tmp_path / runner.MODEL, weights_only=True)
+    ckpt["model"]["0.weight"] = torch.zeros(3, 3)
+    torch.save(ckpt, tmp_path / runner.MODEL)
+    with pytest.raises(QDLError, match=r"'0.weight' has shape \(3, 3\), the model needs "
+                                       r"\(2, 2\)"):
+        runner.load_run(tmp_path)
+
+
+def test_unfinished_run_warns_which_epoch_it_evaluates(tmp_path):
+    """A run stopped after epoch 2 of 4 evaluates the best epoch so far, and says so."""
+    cfg = _cfg(model={"kind": "logistic"}, train={"epochs": 4})
+
+    def stop(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_run(cfg, tmp_path, on_epoch=stop)
+    best = runner.load_checkpoint(tmp_path / runner.CHECKPOINT)["best"]["epoch"]
+    with pytest.warns(QDLWarning, match=f"stopped after epoch 2 of 4.*epoch {best}, the best"):
+        result = runner.evaluate_run(tmp_path)
+    assert result["weights"] == f"epoch {best} of 4 (unfinished run)"
+    runner.train_run(None, tmp_path, resume=True)
+    assert "unfinished" not in runner.evaluate_run(tmp_path)["weights"]
+
+
+def test_relative_csv_paths_are_stored_absolute(tmp_path, monkeypatch):
+    """data.csv is saved resolved against the training directory."""
+    from qdl.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    load_dataset("moons").frame.to_csv("m.csv", index=False)
+    cfg = _cfg(data={"name": None, "csv": "m.csv", "target": "label"},
+               model={"kind": "logistic"}, train={"epochs": 1})
+    runner.train_run(cfg, tmp_path / "run")
+    assert runner.load_run(tmp_path / "run").cfg.data.csv == str(tmp_path / "m.csv")
+
+
+def test_memory_check_names_the_key(monkeypatch):
+    """Widths or circuits beyond the free memory are refused before anything is allocated."""
+    monkeypatch.setattr(runner, "_available_memory", lambda device: 2**30)
+    data = runner.prepare(_cfg())
+    wide = _cfg(model={"kind": "mlp", "hidden": [40000, 40000]})
+    with pytest.raises(QDLError, match=r"lower model.hidden"):
+        runner.check_memory(wide, data.pre, torch.device("cpu"))
+    big = _cfg(model={"qubits": 24}, train={"batch_size": 64})
+    with pytest.raises(QDLError, match=r"24 qubits.*lower model.qubits or train.batch_size"):
+        runner.check_memory(big, data.pre, torch.device("cpu"))
+    runner.check_memory(_cfg(), data.pre, torch.device("cpu"))
+
+
+def test_largest_seed_trains(tmp_path):
+    """The top of the seed range (2**32 - 1) works in numpy's and torch's generators."""
+    cfg = _cfg(model={"kind": "logistic"}, train={"epochs": 1, "seed": 2**32 - 1})
+    assert runner.train_run(cfg, tmp_path)["status"] == "complete"

@@ -1,6 +1,5 @@
 """Hostile configs, CSV files, checkpoints and output paths: one `qdl: error:` line, status 2."""
 
-import errno
 import json
 import os
 import pickle
@@ -185,7 +184,8 @@ CHECKPOINTS = [
     ("model.pt", lambda path: torch.save([1, 2], path), "is not a QDL checkpoint (format 1)"),
     ("model.pt", _write(pickle.dumps([1, 2])), "not a QDL checkpoint (unreadable pickle data"),
     ("model.pt", _rewrite("model", {}), "does not fit its configured model: it lacks weight"),
-    ("model.pt", _rewrite("model", _wrong_shape), "weight '0.weight' has shape (7, 7), the model needs (2, 2)"),
+    ("model.pt", _rewrite("model", _wrong_shape),
+     "weight '0.weight' has shape (7, 7), the model needs (2, 2)"),
     ("model.pt", _rewrite("model", 5), "model.pt is damaged: 'model' is a int"),
     ("model.pt", _rewrite("preprocessor", lambda c: {**c["preprocessor"], "colour": 1}),
      "model.pt is damaged: the saved preprocessing has unknown field 'colour'"),
@@ -314,20 +314,3 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_resumable(tmp_path):
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert main(["train", "--resume", str(run), "-q"]) == 0
     assert json.loads((run / "metrics.json").read_text())["status"] == "complete"
-
-
-def test_errno_is_kept_in_the_library_error(tmp_path, monkeypatch):
-    """train_run turns the OSError into a QDLError naming the file that could not be written."""
-    from qdl import QDLError
-    from qdl.app import config, runner
-
-    def full(obj, f, *args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(torch, "save", full)
-    cfg = config.validate({"data": {"name": "moons"}, "model": {"kind": "logistic"},
-                           "train": {"epochs": 1}})
-    with pytest.raises(QDLError, match=r"checkpoint.pt: No space left on device; make room, "
-                                       r"then train again"):
-        runner.train_run(cfg, tmp_path / "run")
-    assert not list((tmp_path / "run").glob("*.tmp"))

@@ -1,6 +1,7 @@
 """Splits and preprocessing, checked against independent numpy / scikit-learn computations."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -135,3 +136,40 @@ def test_stratified_split_with_no_test_rows_names_the_fix():
     """Two rows per class round to no test rows: the error says why and what to change."""
     with pytest.raises(QDLError, match=r"no test rows \(rounded per class.*data.test_size"):
         split_indices(np.repeat(np.arange(4), 2), 8, 0.2, 0.1, 0)
+
+
+def _fitted() -> Preprocessor:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "c": ["x", "y", "x", "y"],
+                          "t": ["no", "yes", "no", "yes"]})
+    return Preprocessor.fit(Table(frame, "t", "classification", "demo"), np.arange(4))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    ({"colour": 1}, "unknown field 'colour'"),
+    ({"mean": "zero"}, "malformed 'mean'"),
+    ({"mean": [0.0]}, "mean/std do not have the 3 encoded columns"),
+    ({"classes": None}, "classes do not match the task 'classification'"),
+    ({"features": ["a"]}, "features do not match the medians and categories"),
+    ({"scale": "log"}, "malformed 'scale'"),
+])
+def test_saved_state_is_checked_field_by_field(edit, needle):
+    """A foreign or damaged preprocessing state is a QDLError naming the field."""
+    with pytest.raises(QDLError, match=needle):
+        Preprocessor.from_state({**_fitted().state(), **edit})
+
+
+def test_saved_state_lacking_a_required_field():
+    """The fields without a default must be present."""
+    state = _fitted().state()
+    del state["target"]
+    with pytest.raises(QDLError, match="lacks the field 'target'"):
+        Preprocessor.from_state(state)
+
+
+def test_values_too_large_to_standardise_name_the_column():
+    """Values whose variance overflows are refused by column name, without numpy warnings."""
+    frame = pd.DataFrame({"a": [1e300, -1e300, 1.0, 2.0], "t": [0.0, 1.0, 2.0, 3.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(QDLError, match="feature column 'a' holds values too large"):
+            Preprocessor.fit(Table(frame, "t", "regression", "demo"), np.arange(4))

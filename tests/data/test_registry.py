@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qdl import QDLError
-from qdl.data import DATASETS, load_csv, load_dataset
+from qdl.data import DATASETS, load_csv, load_dataset, read_csv
 
 
 @pytest.fixture
@@ -146,3 +146,14 @@ def test_no_network_fixture_blocks_sockets(no_network):
     """The offline fixture really refuses to create a socket."""
     with pytest.raises(OSError, match="network disabled"):
         socket.socket()
+
+
+@pytest.mark.parametrize("cell, column", [("inf", "a"), ("-Infinity", "a")])
+def test_infinite_cells_name_the_data_row_and_column(tmp_path, cell, column):
+    """An inf in row 61 is reported as data row 61 of that column, before any training."""
+    rows = [f"{i},{i % 2}" for i in range(80)]
+    rows[60] = f"{cell},1"
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(QDLError, match=f"column '{column}' holds -?inf in data row 61 "):
+        read_csv(path)

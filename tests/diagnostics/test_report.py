@@ -112,3 +112,16 @@ def test_config_validation_messages(tmp_path):
     bad.write_text("x")
     with pytest.raises(QDLError, match="must end in"):
         load_config(bad)
+
+
+def test_output_folder_that_is_a_file_is_refused_before_sampling(tmp_path):
+    """report_family onto an existing file raises QDLError and leaves the file alone."""
+    from qdl.diagnostics.report import DiagnoseConfig, report_family
+
+    taken = tmp_path / "report.md"
+    taken.write_text("mine")
+    with pytest.raises(QDLError, match="is a file; the output must be a folder"):
+        report_family(DiagnoseConfig("hardware_efficient", (2,)), taken, progress=False)
+    with pytest.raises(QDLError, match="cannot write into"):
+        report_family(DiagnoseConfig("hardware_efficient", (2,)), taken / "sub", progress=False)
+    assert taken.read_text() == "mine"

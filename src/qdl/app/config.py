@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from qdl.errors import QDLError
+from qdl.errors import QDLError, first_line
 
 try:
     from pydantic import (
@@ -199,7 +199,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         data = _parse(file.read_text(), suffix)
     except Exception as exc:  # each parser has its own error type; all mean "malformed"
         raise QDLError(f"{path}: not valid {suffix[1:].upper()}: "
-                       f"{str(exc).splitlines()[0]}") from None
+                       f"{first_line(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -31,7 +31,7 @@ from torch import nn
 
 from qdl.app.config import MAX_QUBITS, RunConfig, validate
 from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
-from qdl.errors import QDLError, QDLWarning
+from qdl.errors import QDLError, QDLWarning, first_line
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
 from qdl.nn import QuantumLayer
 
@@ -222,6 +222,9 @@ def _criterion(task: str, reduction: str = "mean") -> nn.Module:
 def predict_outputs(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Model outputs for ``x`` in eval mode, ``batch`` rows at a time (no gradients)."""
     model.eval()
+    circuit = circuit_of(model)
+    if circuit is not None:  # 256 rows of 24-qubit states would need 32 GiB; keep ~512 MiB
+        batch = max(1, min(batch, (1 << 26) >> circuit.n_qubits))
     device = next(model.parameters()).device
     outs = [model(x[i:i + batch].to(device)).cpu() for i in range(0, len(x), batch)]
     return torch.cat(outs) if outs else torch.zeros(0)
@@ -313,8 +316,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise QDLError(f"cannot load {path}: not a QDL checkpoint ({what}; checkpoints hold "
                        f"only tensors and plain data)") from None
     except Exception as exc:  # torch raises several types for corrupt or foreign files
+        # torch's messages run on with advice; the first sentence says what is wrong.
         raise QDLError(f"cannot load {path}: the file is truncated or corrupt "
-                       f"({first_line(exc)})") from None
+                       f"({first_line(exc).split('. ')[0]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise QDLError(f"{path} is not a QDL checkpoint (format {FORMAT})")
     _check_fields(ckpt, path)
@@ -336,16 +340,6 @@ def _pickled_global(path: Path) -> str | None:
     except Exception:  # not a pickle stream: random bytes, a truncated file
         return None
     return None
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type name when the message is empty.
-
-    >>> first_line(EOFError()), first_line(ValueError("bad\\nmore"))
-    ('EOFError', 'bad')
-    """
-    lines = str(exc).strip().splitlines()
-    return lines[0].split(". ")[0] if lines else type(exc).__name__
 
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {

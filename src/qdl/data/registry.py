@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from qdl.errors import QDLError
+from qdl.errors import QDLError, first_line
 
 TASKS = ("classification", "regression")
 
@@ -274,7 +274,7 @@ def read_csv(path: str | Path) -> Any:
         raise QDLError(f"{path} is empty; a CSV file needs a header row and data rows"
                        ) from None
     except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise QDLError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
+        raise QDLError(f"cannot read {path} as CSV: {first_line(exc)}") from None
     if sep == ";":
         for name in [c for c in frame.columns if frame[c].dtype.kind not in "biufcmM"]:
             frame[name] = _decimal_commas(frame[name])
