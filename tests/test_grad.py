@@ -494,3 +494,16 @@ def test_compile_fullgraph_without_graph_breaks():
     (g_want,) = torch.autograd.grad(want.sum(), ab)
     torch.testing.assert_close(out, want)
     torch.testing.assert_close(g, g_want)
+
+
+def test_var_with_shots_is_unbiased_and_refuses_sums(rng):
+    """var(shots=N) of c·P is c²(1 − m²) from the shots, near the exact variance; sums of
+    words are a QDLError."""
+    c = Circuit(2).ry(0, "a").cx(0, 1).rx(1, "b")
+    params = {"a": torch.tensor(rng.uniform(-2, 2, 4)), "b": 0.4}
+    exact = qdl.var(c, ["Z0", "0.5 X1 + 2", "Y0 Z1"], params, dtype=torch.complex128)
+    est = qdl.var(c, ["Z0", "0.5 X1 + 2", "Y0 Z1"], params, shots=200_000, seed=3,
+                  dtype=torch.complex128)
+    torch.testing.assert_close(est, exact, atol=0.01, rtol=0)
+    with pytest.raises(QDLError, match="one Pauli word per observable"):
+        qdl.var(c, ["Z0 + X1"], params, shots=100)

@@ -288,3 +288,17 @@ def test_docs_examples_run():
     for code in blocks:
         exec(compile(code, "docs/noise.md", "exec"), namespace)
     assert namespace["rho"].shape == (4, 4) and namespace["z"].shape == (2, 1)
+
+
+def test_rule_on_wires_the_circuit_lacks_is_refused():
+    """A rule or readout error that names only absent wires is a QDLError, not ignored."""
+    c = Circuit(2).x(0).cx(0, 1)
+    for model in (NoiseModel().add("x", bit_flip(0.1), wires=[9]),
+                  NoiseModel().add_readout(readout_error(0.1), wires=[2, 5])):
+        with pytest.raises(QDLError, match="would never apply"):
+            qdl.expval(c, "Z0", noise=model)
+        with pytest.raises(QDLError, match="would never apply"):
+            qdl.probs(c, noise=model)
+    # A device model that also covers the circuit's wires still applies to it.
+    partly = NoiseModel().add("x", bit_flip(0.25), wires=[0, 7])
+    assert qdl.expval(c, "Z0", noise=partly).item() == pytest.approx(-0.5)

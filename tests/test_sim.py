@@ -334,3 +334,49 @@ def test_largest_circuit_on_24_gib(monkeypatch, dtype, largest, noise):
     assert qdl.sim.core.fitting_chunk(width, bound) == 1
     with pytest.raises(QDLError, match="needs"):
         qdl.sim.core.fitting_chunk(width + (2 if noise else 1), bound)
+
+
+_C2 = Circuit(2).rx(0, "a").cx(0, 1)
+HOSTILE_API = [
+    ("shots 10**18", lambda: qdl.expval(_C2, "Z0", {"a": 0.1}, shots=10**18), "shots must be"),
+    ("sample 10**18 shots", lambda: qdl.sample(_C2, {"a": 0.1}, shots=10**18), "shots must be"),
+    ("sample 2**50 shots", lambda: qdl.sample(_C2, {"a": 0.1}, shots=2**50), "is free"),
+    ("seed 2**80", lambda: qdl.expval(_C2, "Z0", {"a": 0.1}, shots=9, seed=2**80), "seed must"),
+    ("seed str", lambda: qdl.sample(_C2, {"a": 0.1}, shots=9, seed="x"), "seed must"),
+    ("device tpu", lambda: qdl.expval(_C2, "Z0", {"a": 0.1}, device="tpu"), "unknown device"),
+    ("device mps", lambda: qdl.state(_C2, {"a": 0.1}, device="mps"), "not supported"),
+    ("device meta", lambda: qdl.probs(_C2, {"a": 0.1}, device="meta"), "not supported"),
+    ("meta tensor", lambda: qdl.expval(_C2, "Z0", {"a": torch.zeros(2, device="meta")}),
+     "not supported"),
+    ("empty tensor", lambda: qdl.expval(_C2, "Z0", {"a": torch.zeros(0)}), "is empty"),
+    ("ragged list", lambda: qdl.expval(_C2, "Z0", {"a": [[1.0], [2.0, 3.0]]}), "real numbers"),
+    ("bool tensor", lambda: qdl.state(_C2, {"a": torch.ones(2, dtype=torch.bool)}),
+     "real numbers"),
+    ("10**9 batch state", lambda: qdl.state(_C2, {"a": torch.zeros(1).expand(10**11)}),
+     "is free"),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "match"), HOSTILE_API, ids=[c[0] for c in HOSTILE_API])
+def test_hostile_arguments_are_clean_errors(case, call, match):
+    """Out-of-range shots, seeds, devices and parameter tensors end in a QDLError naming them."""
+    with pytest.raises(QDLError, match=match):
+        call()
+
+
+def test_parameters_as_lists_and_numpy():
+    """A list or numpy array of angles is a batch, like the tensor of the same numbers."""
+    want = qdl.expval(_C2, "Z0", {"a": torch.tensor([0.1, 0.2])})
+    torch.testing.assert_close(qdl.expval(_C2, "Z0", {"a": [0.1, 0.2]}), want)
+    torch.testing.assert_close(qdl.expval(_C2, "Z0", {"a": np.array([0.1, 0.2])}), want)
+
+
+def test_huge_shot_counts_cost_nothing_and_stay_unbiased():
+    """2**50 shots per term draw in O(batch) memory; the estimate is within 5σ of exact."""
+    a = torch.tensor([0.3, 1.2, 2.9], dtype=torch.float64)
+    exact = torch.cos(a)
+    for seed in range(5):
+        est = qdl.expval(Circuit(1).rx(0, "a"), "Z0", {"a": a}, shots=2**50, seed=seed,
+                         dtype=torch.complex128)[:, 0]
+        sigma = ((1 - exact**2) / 2**50).sqrt()
+        assert bool(((est - exact).abs() <= 5 * sigma + 1e-15).all())

@@ -29,6 +29,7 @@ from qdl.sim import (
     angles,
     apply_into,
     bind,
+    check_shots,
     compile_circuit,
     density_expectation,
     density_run,
@@ -38,6 +39,7 @@ from qdl.sim import (
     fitting_chunk,
     gate_tensor,
     item_grad,
+    make_generator,
     observable_apply,
     plan_for,
     plan_tensors,
@@ -442,9 +444,10 @@ def expval(
 
 def _generator(shots: int | None, seed: int | None) -> torch.Generator | None:
     """One sampler for the whole call, so chunks draw independent samples."""
-    if shots is None or seed is None:
+    if shots is None:
         return None
-    return torch.Generator().manual_seed(seed)
+    check_shots(shots)
+    return make_generator(seed)
 
 
 def expval_with_stderr(
@@ -540,13 +543,22 @@ def var(
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    shots: int | None = None,
+    seed: int | None = None,
 ) -> torch.Tensor:
-    """Variances ``<O²> − <O>²`` (differentiable by backprop): ``(*batch, len(observables))``.
+    """Variances ``<O²> − <O>²``: ``(*batch, len(observables))``.
+
+    Exact values are differentiable by backprop. With ``shots``, each observable must be one
+    Pauli word ``c·P`` (plus a constant): its eigenvalues are ``±c``, so the variance of the
+    measured values is ``c²(1 − m²)`` from the shot estimate ``m`` of ``<P>``,
+    differentiable by parameter shift like :func:`expval`.
 
     >>> var(Circuit(1).h(0), ["Z0", "X0"], dtype=torch.complex128).round(decimals=9).tolist()
     [1.0, 0.0]
     """
     obs = parse_observables(observables, circuit.n_qubits)
+    if shots is not None:
+        return _shot_var(circuit, obs, params, dtype, device, shots, seed)
     bound = bind(circuit, params, dtype, device)
     psi = final_state(circuit, bound)
     mean = expectation(psi, obs)
@@ -554,6 +566,20 @@ def var(
     second = torch.stack([observable_apply(psi, o).reshape(flat).abs().square().sum(0)
                           for o in obs], -1)
     return (second - mean**2).clamp_min(0).reshape(*bound.batch_shape, len(obs))
+
+
+def _shot_var(circuit: Circuit, obs: Sequence[Observable], params: Mapping | None,
+              dtype: torch.dtype, device: torch.device | str | None, shots: int,
+              seed: int | None) -> torch.Tensor:
+    words = [[t for t in o.terms if t.paulis] for o in obs]
+    if any(len(w) > 1 for w in words):
+        raise QDLError("var with shots takes one Pauli word per observable (e.g. '0.5 Z0 Z1'); "
+                       "for sums of words use the exact variance (shots=None)")
+    texts = [" ".join(f"{p}{w}" for w, p in ws[0].paulis) if ws else "0" for ws in words]
+    m = expval(circuit, texts, params, dtype=dtype, device=device, shots=shots, seed=seed)
+    coeffs = torch.tensor([ws[0].coeff if ws else 0.0 for ws in words], dtype=m.dtype,
+                          device=m.device)
+    return coeffs.square() * (1 - m.square())
 
 
 _METHODS: dict[DiffMethod, Callable[[_Plan, Circuit], torch.Tensor]] = {

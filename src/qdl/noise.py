@@ -456,6 +456,26 @@ class NoiseModel:
         """``(channel, wires)`` pairs applied, in order, after ``gate`` on ``wires``."""
         return _after(self, gate, tuple(wires))
 
+    def check_wires(self, n_qubits: int) -> None:
+        """``QDLError`` if a rule or readout error names only wires the circuit lacks.
+
+        Such a rule could never apply: the model was written for other wire numbers. (A
+        rule that also names wires the circuit has is kept: a model for a larger device
+        applies to a smaller circuit.)
+
+        >>> NoiseModel().add("x", bit_flip(0.1), wires=[9]).check_wires(2)
+        Traceback (most recent call last):
+        qdl.errors.QDLError: noise model: a bit_flip rule acts only on wire(s) [9], but the ...
+        """
+        named = [(str(r.channel).split("(")[0], r.wires) for r in self.rules]
+        named += [("readout", ws) for ws, _ in self.readout]
+        for what, wires in named:
+            if wires is not None and min(wires) >= n_qubits:
+                raise QDLError(f"noise model: a {what} rule acts only on wire(s) "
+                               f"{sorted(wires)}, but the circuit has {n_qubits} qubit(s) "
+                               f"(wires 0..{n_qubits - 1}), so it would never apply; give it "
+                               "the circuit's wires")
+
     def readout_error_on(self, wire: int) -> ReadoutError | None:
         """The readout error of ``wire`` (``None`` if perfect)."""
         specific = [e for ws, e in self.readout if ws is not None and wire in ws]

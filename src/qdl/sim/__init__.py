@@ -21,6 +21,8 @@ from qdl.sim.core import (
     angles,
     apply,
     bind,
+    check_allocation,
+    check_device,
     check_memory,
     compile_circuit,
     fitting_chunk,
@@ -40,8 +42,11 @@ from qdl.sim.density import (
     readout_matrices,
 )
 from qdl.sim.measure import (
+    MAX_SHOTS,
     bits,
+    check_shots,
     expectation,
+    make_generator,
     marginal,
     observable_apply,
     parity_estimate,
@@ -67,14 +72,59 @@ from qdl.sim.plan import (
 )
 
 __all__ = [
-    "FUSE_WIDTH", "REAL", "Block", "Bound", "Perm", "PlanItem", "Prep", "Step", "angles", "apply",
-    "apply_channel", "apply_gate", "apply_into", "apply_readout", "as_matrix", "bind", "bits",
-    "check_memory", "compile_circuit", "density_expectation", "density_matrix",
-    "density_probabilities", "density_run", "density_shot_expectation", "expectation",
-    "final_state", "fitting_chunk", "fuse", "gate_tensor", "item_apply", "item_grad", "marginal",
-    "noisy_state", "observable_apply", "parity_estimate", "plan_for", "plan_tensors",
-    "probabilities", "probs", "readout_matrices", "run", "sample", "sample_indices",
-    "shot_expectation", "state", "tracing", "weighted_observables", "zero_state",
+    "FUSE_WIDTH",
+    "MAX_SHOTS",
+    "REAL",
+    "Block",
+    "Bound",
+    "Perm",
+    "PlanItem",
+    "Prep",
+    "Step",
+    "angles",
+    "apply",
+    "apply_channel",
+    "apply_gate",
+    "apply_into",
+    "apply_readout",
+    "as_matrix",
+    "bind",
+    "bits",
+    "check_allocation",
+    "check_device",
+    "check_memory",
+    "check_shots",
+    "compile_circuit",
+    "density_expectation",
+    "density_matrix",
+    "density_probabilities",
+    "density_run",
+    "density_shot_expectation",
+    "expectation",
+    "final_state",
+    "fitting_chunk",
+    "fuse",
+    "gate_tensor",
+    "item_apply",
+    "item_grad",
+    "make_generator",
+    "marginal",
+    "noisy_state",
+    "observable_apply",
+    "parity_estimate",
+    "plan_for",
+    "plan_tensors",
+    "probabilities",
+    "probs",
+    "readout_matrices",
+    "run",
+    "sample",
+    "sample_indices",
+    "shot_expectation",
+    "state",
+    "tracing",
+    "weighted_observables",
+    "zero_state",
 ]
 
 
@@ -176,7 +226,7 @@ def sample(
     """
     bound = bind(circuit, params, dtype)
     wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    generator = make_generator(seed)
     with torch.no_grad():
         p = _probabilities(circuit, bound, wires, noise)
     out = bits(sample_indices(p, shots, generator), len(wires))

@@ -144,28 +144,58 @@ def bind(
     real = REAL[dtype]
     if device is None:
         device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise QDLError("device 'cuda' was asked for but torch sees no CUDA GPU; use 'cpu'")
+    device = check_device(device)
     tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
-    # Inside torch.func / torch.compile a value cannot steer Python: the check is skipped
-    # there (a NaN angle then gives NaN outputs, never a wrong finite number).
-    if tensors and not tracing():
-        # One finiteness check for all parameters; the slow search names the culprit.
-        flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
-        if not bool(torch.isfinite(flat).all()):
-            bad = next(n for n, t in tensors.items() if not torch.isfinite(t.detach()).all())
-            raise QDLError(f"parameter {bad!r} contains NaN or inf values")
     try:
         batch_shape = torch.broadcast_shapes(*(t.shape for t in tensors.values()))
     except RuntimeError:
         shapes = {n: tuple(t.shape) for n, t in tensors.items()}
         raise QDLError(f"parameter batch shapes do not broadcast: {shapes}") from None
+    # Each batched parameter is expanded to the whole batch below (a broadcast view of 10**11
+    # elements costs nothing until then): count that, and the outputs, before allocating.
+    batch = math.prod(batch_shape)
+    copies = 2 + sum(1 for t in tensors.values() if t.dim())
+    check_allocation(copies * 8.0 * batch, f"{len(tensors)} parameter(s) broadcast to batch "
+                     f"{tuple(batch_shape)}", device, "use a smaller batch")
+    # Inside torch.func / torch.compile a value cannot steer Python: the check is skipped
+    # there (a NaN angle then gives NaN outputs, never a wrong finite number).
+    if tensors and not tracing():
+        _check_finite(tensors)
     env = {n: t.expand(batch_shape).reshape(-1) if t.dim() else t for n, t in tensors.items()}
     bound = Bound(env, tuple(batch_shape), dtype, device)
     if check:
         check_memory(circuit.n_qubits, bound.batch, dtype, device)
     return bound
+
+
+def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
+    # One finiteness check for all parameters; the slow search names the culprit.
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
+    if not bool(torch.isfinite(flat).all()):
+        bad = next(n for n, t in tensors.items() if not torch.isfinite(t.detach()).all())
+        raise QDLError(f"parameter {bad!r} contains NaN or inf values")
+
+
+def check_device(device: object) -> torch.device:
+    """``device`` as a ``torch.device`` QDL can simulate on (CPU or a present CUDA GPU).
+
+    >>> check_device("tpu")
+    Traceback (most recent call last):
+    qdl.errors.QDLError: unknown device 'tpu'; QDL simulates on 'cpu' or 'cuda'
+    """
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError):
+        raise QDLError(f"unknown device {device!r}; QDL simulates on 'cpu' or 'cuda'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise QDLError(f"device {str(dev)!r} is not supported; QDL simulates on 'cpu' or "
+                       "'cuda' (move the parameters there)")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise QDLError("device 'cuda' was asked for but torch sees no CUDA GPU; use 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise QDLError(f"device {str(dev)!r}: torch sees {torch.cuda.device_count()} CUDA "
+                       "GPU(s)")
+    return dev
 
 
 def tracing() -> bool:
@@ -203,6 +233,9 @@ def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) 
     if t.numel() == 0:
         raise QDLError(f"parameter {name!r} is empty (shape {tuple(t.shape)}); give at least "
                        "one value")
+    if t.dtype != real or t.device != device:  # a conversion materialises broadcast views
+        check_allocation(8.0 * t.numel(), f"parameter {name!r} of shape {tuple(t.shape)}",
+                         device, "use a smaller batch")
     return t.to(device=device, dtype=real)
 
 
@@ -220,14 +253,25 @@ def check_memory(n_qubits: int, batch: int, dtype: torch.dtype, device: torch.de
     """
     item = torch.empty((), dtype=dtype).element_size()
     state = batch * item * 2.0**n_qubits
-    need = STATE_COPIES * state
+    check_allocation(
+        STATE_COPIES * state,
+        f"a {n_qubits}-qubit state with batch {batch} in {str(dtype).split('.')[-1]} "
+        f"({STATE_COPIES} states of {_size(state)})", device,
+        "reduce the qubit count or the batch size")
+
+
+def check_allocation(nbytes: float, what: str, device: torch.device,
+                     fix: str = "ask for less") -> None:
+    """``QDLError`` naming ``what`` when ``nbytes`` exceed the free memory of ``device``.
+
+    >>> check_allocation(2.0**60, "2**60 bytes", torch.device("cpu"))
+    Traceback (most recent call last):
+    qdl.errors.QDLError: 2**60 bytes needs 1024.0 PiB but only ... is free on cpu; ask for less
+    """
     free = _free_bytes(device)
-    if need > free:
-        raise QDLError(
-            f"a {n_qubits}-qubit state with batch {batch} in {str(dtype).split('.')[-1]} "
-            f"needs {_size(need)} ({STATE_COPIES} states of {_size(state)}) but only "
-            f"{_size(free)} is free on {device}; reduce the qubit count or the batch size"
-        )
+    if nbytes > free:
+        raise QDLError(f"{what} needs {_size(nbytes)} but only {_size(free)} is free on "
+                       f"{device}; {fix}")
 
 
 def fitting_chunk(n_qubits: int, bound: Bound, size: int | None = None) -> int:

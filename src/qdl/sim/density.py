@@ -69,6 +69,8 @@ def density_run(steps: Sequence[Step], tensors: Sequence[torch.Tensor | None], n
     ``tensors`` are the steps' gate tensors (:func:`qdl.sim.core.gate_tensor`).
     """
     check_density_memory(n_qubits, bound)
+    if noise is not None:
+        noise.check_wires(n_qubits)
     rho = zero_state(2 * n_qubits, bound.batch, bound.dtype, bound.device)
     for step, tensor in zip(steps, tensors, strict=True):
         rho = apply_gate(rho, step, tensor)

@@ -14,7 +14,7 @@ from qdl.circuit import Op
 from qdl.errors import QDLError
 from qdl.gates import GATES
 from qdl.observables import Observable, PauliTerm
-from qdl.sim.core import _compile, apply
+from qdl.sim.core import _compile, apply, check_allocation
 
 
 def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
@@ -165,12 +165,44 @@ def marginal(p: torch.Tensor, wires: Sequence[int] | None = None) -> torch.Tenso
     return p.reshape(p.shape[0], -1)
 
 
+MAX_SHOTS = 2**53  # shot counts stay exact integers in float64
+
+
+def check_shots(shots: object) -> int:
+    """``shots`` if it is an int from 1 to ``2**53``; ``QDLError`` otherwise.
+
+    >>> check_shots(0)
+    Traceback (most recent call last):
+    qdl.errors.QDLError: shots must be a positive int (at most 2**53), got 0
+    """
+    if not isinstance(shots, int) or isinstance(shots, bool) or not 1 <= shots <= MAX_SHOTS:
+        raise QDLError(f"shots must be a positive int (at most 2**53), got {shots!r}")
+    return shots
+
+
+def make_generator(seed: object) -> torch.Generator | None:
+    """A CPU generator seeded with ``seed`` (``None``: torch's global one).
+
+    >>> make_generator(2**80)
+    Traceback (most recent call last):
+    qdl.errors.QDLError: seed must be an int from 0 to 2**64 - 1, got 1208925819614629174706176
+    """
+    if seed is None:
+        return None
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        raise QDLError(f"seed must be an int from 0 to 2**64 - 1, got {seed!r}")
+    return torch.Generator().manual_seed(seed)
+
+
 def sample_indices(
     probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``shots`` basis indices per batch row drawn from ``probs`` ``(B, K)``: ``(B, shots)``."""
-    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
-        raise QDLError(f"shots must be a positive int, got {shots!r}")
+    """``shots`` basis indices per batch row drawn from ``probs`` ``(B, K)``: ``(B, shots)``.
+
+    ``QDLError`` before drawing when the int64 result (and its bits) cannot fit in memory.
+    """
+    check_shots(shots)
+    check_allocation(3 * 8.0 * probs.shape[0] * shots, f"{shots} shots", probs.device)
     p = probs.detach().to(torch.float64)
     p = p.clamp_min(0) / p.sum(-1, keepdim=True)
     return torch.multinomial(p.cpu(), shots, replacement=True, generator=generator).to(
@@ -197,10 +229,15 @@ def parity_estimate(
     >>> mean.tolist(), var.tolist()
     ([-1.0], [0.0])
     """
+    check_shots(shots)
     k = round(math.log2(probs.shape[-1]))
-    idx = sample_indices(probs, shots, generator)
-    parity = bits(idx, k).sum(-1) % 2
-    mean = (1 - 2 * parity.to(probs.dtype)).mean(-1)
+    odd = bits(torch.arange(2**k), k).sum(-1) % 2
+    p = probs.detach().to(torch.float64).cpu().clamp_min(0)
+    p_odd = ((p * odd).sum(-1) / p.sum(-1)).clamp(0, 1)
+    # Only the number of odd outcomes matters: one binomial draw per row stands for the
+    # shots, so memory and time do not grow with their number.
+    count = torch.binomial(torch.full_like(p_odd, float(shots)), p_odd, generator=generator)
+    mean = (1 - 2 * count / shots).to(device=probs.device, dtype=probs.dtype)
     return mean, (1 - mean**2).clamp_min(0) / max(shots - 1, 1)
 
 
