@@ -314,3 +314,19 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_resumable(tmp_path):
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert main(["train", "--resume", str(run), "-q"]) == 0
     assert json.loads((run / "metrics.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("case", ["config", "checkpoint"])
+def test_hostile_inputs_through_the_console(case, finished, tmp_path):
+    """As a real process: exit status 2, one stderr line, no traceback and nothing on stdout."""
+    if case == "config":
+        (tmp_path / "c.yaml").write_text("data:\n  name: moons\ntrain:\n  seed: -5\n")
+        args = ["train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "run"), "-q"]
+    else:
+        shutil.copytree(finished, tmp_path / "run")
+        (tmp_path / "run" / "model.pt").write_bytes(b"")
+        args = ["evaluate", str(tmp_path / "run")]
+    done = subprocess.run([sys.executable, "-m", "qdl.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("qdl: error:"), done.stderr
