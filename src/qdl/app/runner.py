@@ -326,8 +326,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _pickled_global(path: Path) -> str | None:
-    """The first Python object a plain (non-zip) pickle file would import, read without
-    unpickling; ``None`` when there is none or the file is no pickle at all."""
+    """The first object a plain (non-zip) pickle file would import, found without unpickling.
+
+    ``None`` when it imports nothing or is no pickle at all.
+    """
     strings: list[str] = []
     try:
         for opcode, arg, _ in pickletools.genops(path.read_bytes()):
