@@ -507,3 +507,35 @@ def test_var_with_shots_is_unbiased_and_refuses_sums(rng):
     torch.testing.assert_close(est, exact, atol=0.01, rtol=0)
     with pytest.raises(QDLError, match="one Pauli word per observable"):
         qdl.var(c, ["Z0 + X1"], params, shots=100)
+
+
+def test_noisy_hessian_parameter_shift_equals_backprop(rng):
+    """With a noise model, the shift rule's Hessian equals backprop's through density
+    matrices."""
+    from qdl.noise import NoiseModel, amplitude_damping, depolarizing
+
+    noise = NoiseModel().add("cx", depolarizing(0.05)).add(None, amplitude_damping(0.1))
+
+    def loss(method):
+        def f(ab):
+            out = qdl.expval(_func_circuit(), ["Z0", "X1 Z2"], {"a": ab[0], "b": ab[1]},
+                             diff_method=method, dtype=torch.complex128, noise=noise)
+            return (out * torch.tensor([0.6, -1.1], dtype=torch.float64)).sum()
+        return f
+
+    point = torch.tensor(rng.uniform(-2, 2, 2))
+    want = torch.autograd.functional.hessian(loss("backprop"), point)
+    got = torch.autograd.functional.hessian(loss("parameter-shift"), point)
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+
+
+def test_finite_diff_refuses_third_order():
+    """Third differences are rounding noise: finite-diff refuses a third order, by name."""
+    theta = torch.tensor(0.83, dtype=torch.float64, requires_grad=True)
+    f = qdl.expval(Circuit(1).rx(0, "t"), "Z0", {"t": theta}, diff_method="finite-diff",
+                   dtype=torch.complex128).sum()
+    d1 = torch.autograd.grad(f, theta, create_graph=True)[0]
+    d2 = torch.autograd.grad(d1, theta, retain_graph=True)[0]
+    assert d2.item() == pytest.approx(-math.cos(0.83), abs=1e-4)
+    with pytest.raises(QDLError, match="first and second derivatives only"):
+        torch.autograd.grad(d1, theta, create_graph=True)  # the way to a third order

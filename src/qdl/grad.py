@@ -7,6 +7,7 @@ shared by many gates) back to the user's tensors and whatever layers produced th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -225,7 +226,7 @@ class ShiftExpval(torch.autograd.Function):
                     shifted = list(values)
                     shifted[v] = values[v] + sign * s
                     if again:
-                        value = ShiftExpval.apply(plan, ctx.slots, ctx.rule, *shifted)
+                        value = ShiftExpval.apply(plan, ctx.slots, _deeper(ctx.rule), *shifted)
                     else:
                         tensors[i] = _tensor_of(plan, ctx.slots, shifted, i)
                         value = plan.evaluate(tensors)
@@ -290,8 +291,8 @@ class BackendExpval(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, call: Callable, rules: tuple, *slots: torch.Tensor):  # type: ignore[override]
-        ctx.call, ctx.rules = call, rules
+    def forward(ctx, call: Callable, rules: tuple, orders: float, *slots: torch.Tensor):  # type: ignore[override]
+        ctx.call, ctx.rules, ctx.orders = call, rules, orders
         ctx.save_for_backward(*slots)
         return call(torch.stack([v.detach() for v in slots], -1))
 
@@ -300,7 +301,7 @@ class BackendExpval(torch.autograd.Function):
         values = torch.stack(ctx.saved_tensors, -1)
         batch = values.shape[0]
         jobs, shifted = [], []
-        for m, need in enumerate(ctx.needs_input_grad[2:]):
+        for m, need in enumerate(ctx.needs_input_grad[3:]):
             for c, s in ctx.rules[m] if need else ():
                 for sign in (1, -1):
                     shifted.append(values + sign * s * _unit(values, m))
@@ -310,13 +311,14 @@ class BackendExpval(torch.autograd.Function):
             stacked = torch.cat(shifted)
             # With create_graph the shifted request is itself a BackendExpval: shift rules
             # of shift rules, one backend job per derivative order.
-            out = (BackendExpval.apply(ctx.call, ctx.rules, *stacked.unbind(-1))
+            out = (BackendExpval.apply(ctx.call, ctx.rules, _orders_left(ctx.orders),
+                                       *stacked.unbind(-1))
                    if torch.is_grad_enabled() else ctx.call(stacked.detach()))
             out = out.reshape(len(jobs), batch, -1)
             for (m, c), o in zip(jobs, out, strict=True):
                 d = c * (grad_out * o).sum(-1)
                 grads[m] = d if grads[m] is None else grads[m] + d
-        return (None, None, *grads)
+        return (None, None, None, *grads)
 
 
 def _unit(values: torch.Tensor, m: int) -> torch.Tensor:
@@ -373,13 +375,44 @@ def _backend_expval(backend: Backend, circuit: Circuit, obs: tuple[Observable, .
 
     if not values:
         return call(torch.zeros(bound.batch, 0, dtype=real, device=bound.device))
-    return BackendExpval.apply(call, rules, *values)
+    orders = rule.orders if isinstance(rule, FiniteDifference) else math.inf
+    return BackendExpval.apply(call, rules, orders, *values)
 
 
-def _finite_diff_rule(plan_dtype: torch.dtype) -> Callable:
+@dataclass(frozen=True)
+class FiniteDifference:
+    """Central differences as a shift rule: ``df/dθ ≈ (f(θ+h) − f(θ−h)) / 2h``.
+
+    ``orders`` is how many derivative orders may still be taken: differences of differences
+    lose precision fast (the third, with ``h = eps^(1/3)``, is noise), so a third order is
+    refused rather than returned wrong.
+    """
+
+    h: float
+    orders: float = 2
+
+    def __call__(self, freqs: object) -> tuple[tuple[float, float], ...]:
+        return ((1 / (2 * self.h), self.h),)
+
+
+def _finite_diff_rule(plan_dtype: torch.dtype) -> FiniteDifference:
     # Central differences: step eps^(1/3) balances truncation (h²) against rounding (eps/h).
-    h = float(torch.finfo(REAL[plan_dtype]).eps) ** (1 / 3)
-    return lambda freqs: ((1 / (2 * h), h),)
+    return FiniteDifference(float(torch.finfo(REAL[plan_dtype]).eps) ** (1 / 3))
+
+
+def _orders_left(orders: float) -> float:
+    if orders <= 1:
+        raise QDLError("diff_method 'finite-diff' gives first and second derivatives only "
+                       "(third differences are rounding noise); for higher orders use "
+                       "'backprop', 'adjoint' or 'parameter-shift'")
+    return orders - 1
+
+
+def _deeper(rule: Callable) -> Callable:
+    """The rule for the next derivative order (exact shift rules have no limit)."""
+    if isinstance(rule, FiniteDifference):
+        return FiniteDifference(rule.h, _orders_left(rule.orders))
+    return rule
 
 
 def expval(

@@ -268,6 +268,8 @@ def check_allocation(nbytes: float, what: str, device: torch.device,
     Traceback (most recent call last):
     qdl.errors.QDLError: 2**60 bytes needs 1024.0 PiB but only ... is free on cpu; ask for less
     """
+    if tracing():  # a traced graph cannot depend on today's free memory
+        return
     free = _free_bytes(device)
     if nbytes > free:
         raise QDLError(f"{what} needs {_size(nbytes)} but only {_size(free)} is free on "
