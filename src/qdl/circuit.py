@@ -14,6 +14,10 @@ from qdl.errors import QDLError
 from qdl.expr import Binary, Expr, Func, Sym, as_expr, binary, func
 from qdl.gates import GATES, lookup
 
+MAX_QUBITS = 64
+"""The widest circuit QDL represents: a state of n qubits holds 2**n amplitudes, so the
+simulator's memory check refuses far fewer; this bound keeps sizes from input cheap to check."""
+
 
 @dataclass(frozen=True)
 class Op:
@@ -77,6 +81,11 @@ class Circuit:
     def __init__(self, n_qubits: int, ops: Iterable[Op] = (), parameters: Sequence[str] = ()):
         if not isinstance(n_qubits, int) or isinstance(n_qubits, bool) or n_qubits < 0:
             raise QDLError(f"n_qubits must be a non-negative int, got {n_qubits!r}")
+        if n_qubits > MAX_QUBITS:
+            shown = n_qubits if n_qubits < 10**15 else f"about 2^{n_qubits.bit_length() - 1}"
+            raise QDLError(f"Circuit({shown}): more qubits than QDL can simulate (at most "
+                           f"{MAX_QUBITS}: a state of n qubits holds 2**n amplitudes); use fewer "
+                           "qubits")
         self.n_qubits = n_qubits
         self._ops: list[Op] = []
         self._declared: list[str] = []
@@ -197,11 +206,12 @@ class Circuit:
         return out
 
     @classmethod
-    def from_qasm(cls, text: str) -> Circuit:
-        """Read OpenQASM 3 (or 2.0) source; see :func:`qdl.interop.qasm.from_qasm`."""
+    def from_qasm(cls, text: str, **options: int) -> Circuit:
+        """Read OpenQASM 3 (or 2.0) source; see :func:`qdl.interop.qasm.from_qasm` for the
+        options (``max_ops``)."""
         from qdl.interop.qasm import from_qasm
 
-        return from_qasm(text)
+        return from_qasm(text, **options)
 
     def to_qasm(self, version: int = 3) -> str:
         """OpenQASM 3 source (``version=2``: OpenQASM 2.0, see :func:`qdl.interop.qasm.to_qasm`);
@@ -270,31 +280,42 @@ def substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
 def draw(circuit: Circuit, max_width: int = 100) -> str:
     """Text drawing, one line per wire; ``●`` marks controls, ``X`` a CNOT target.
 
+    Lines longer than ``max_width`` are cut (ending in ``…``); only the columns that show are
+    drawn, so the cost is one pass over the ops whatever their number.
+
     >>> print(draw(Circuit(2).h(0).cx(0, 1)))
     q0: ─H──●─
     q1: ────X─
     """
     n = circuit.n_qubits
+    prefix = len(f"q{n - 1}: ")
+    # Every column is at least 3 characters wide, so later ones are cut off entirely.
+    shown = max(0, (max_width - prefix) // 3 + 1)
     columns: list[dict[int, str]] = []
     free = [0] * n
     for op in circuit.ops:
-        cells = _cells(op)
-        if not cells:
+        if not op.wires:
             continue
-        lo, hi = min(cells), max(cells)
+        lo, hi = min(op.wires), max(op.wires)
         col = max(free[lo : hi + 1])
-        if col == len(columns):
-            columns.append({})
-        columns[col].update({w: "│" for w in range(lo + 1, hi)} | cells)
         for w in range(lo, hi + 1):
             free[w] = col + 1
-    rows = [f"q{w}: ".ljust(len(f"q{n - 1}: ")) for w in range(n)]
+        if col >= shown:
+            continue
+        if col == len(columns):
+            columns.append({})
+        columns[col].update({w: "│" for w in range(lo + 1, hi)} | _cells(op))
+    rows = [[f"q{w}: ".ljust(prefix)] for w in range(n)]
+    width = prefix
     for col in columns:
-        width = max(len(t) for t in col.values())
+        cell = max(len(t) for t in col.values())
         for w in range(n):
-            rows[w] += "─" + col.get(w, "").center(width, "─") + "─"
-    lines = rows
-    if max(map(len, lines), default=0) > max_width:
+            rows[w].append("─" + col.get(w, "").center(cell, "─") + "─")
+        width += cell + 2
+        if width > max_width:
+            break
+    lines = ["".join(row) for row in rows]
+    if width > max_width:
         lines = [line[: max_width - 1] + "…" for line in lines]
     return "\n".join(lines)
 

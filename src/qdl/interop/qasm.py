@@ -18,6 +18,15 @@ expressions with ``pi``/``tau``/``euler``, ``+ - * / **`` (``^`` in 2.0), unary 
 ``sin cos tan exp ln log sqrt arcsin arccos arctan``. Measurements are allowed only at the end
 of each qubit's life (they are ignored); ``reset``, classical control, loops and subroutines are
 rejected with the line that uses them.
+
+Hostile input costs no more than its size: limits are checked before the work is done.
+Registers hold at most :data:`~qdl.circuit.MAX_QUBITS` qubits in all; a program expands
+(custom gates inlined, ``pow(k) @`` repeated, broadcasts and slices unrolled) to at most
+``max_ops`` operations (default :data:`MAX_OPS`, checked on counts before any expansion);
+angle expressions nest at most :data:`MAX_EXPR_DEPTH` levels and hold at most
+:data:`MAX_EXPR_SIZE` terms after parameters are substituted; numbers must be finite float64
+values. Each limit ends in a :class:`~qdl.errors.QDLError` naming the line, the size and the
+limit.
 """
 
 from __future__ import annotations
@@ -30,12 +39,26 @@ from functools import cache
 
 from openqasm3 import ast
 
-from qdl.circuit import Circuit, Op, substitute
+from qdl.circuit import MAX_QUBITS, Circuit, Op
 from qdl.errors import QDLError
-from qdl.expr import Const, Expr, Sym, binary, func
+from qdl.expr import Binary, Const, Expr, Func, Sym, binary, func
 from qdl.gates import GATES, STDGATES, GateSpec, lookup
 
-__all__ = ["from_qasm", "to_qasm", "to_qasm2"]
+__all__ = ["MAX_EXPR_DEPTH", "MAX_EXPR_SIZE", "MAX_OPS", "from_qasm", "to_qasm", "to_qasm2"]
+
+MAX_OPS = 10_000_000
+"""Default operation budget of :func:`from_qasm` (its ``max_ops``): the most operations a
+program may expand to, and the most one gate definition may expand to."""
+MAX_EXPR_DEPTH = 100
+"""How deeply an angle expression may nest (operators, functions, unary minus)."""
+MAX_EXPR_SIZE = 1000
+"""How many terms an angle expression may hold once gate parameters are substituted."""
+# Calls inside a gate body that expand to at most this many operations are expanded once, when
+# the gate is defined; larger ones stay calls, expanded on use, so that a definition costs its
+# text, not its expansion (40 nested definitions doubling each other describe 2**40 ops).
+_EAGER_OPS = 4096
+# Kept calls nest one level per definition; this bounds the recursion when they expand.
+_MAX_NESTING = 50
 
 _KEYWORDS = frozenset(
     "#dim OPENQASM angle array barrier bit bool box break cal case complex const continue creg "
@@ -113,24 +136,133 @@ def _err(line: int, message: str) -> QDLError:
 
 
 @dataclass(frozen=True)
+class _Step:
+    """A call inside a gate body kept unexpanded because it expands to many operations."""
+
+    gate: GateSpec | _GateDef
+    wires: tuple[int, ...]  # local wires of the enclosing gate, controls first
+    args: tuple[Expr, ...]
+    mods: tuple[Modifier, ...]
+
+
+@dataclass(frozen=True)
 class _GateDef:
     """A user ``gate``: its body compiled to ops on local wires ``0..num_wires-1``.
 
-    Parameters appear in the body as symbols ``_p0, _p1, ...`` that a call substitutes.
+    Parameters appear in the body as symbols ``_p0, _p1, ...`` that a call substitutes. Small
+    calls are expanded into ops when the gate is defined, large ones stay :class:`_Step` s.
     """
 
     name: str
     num_params: int
     num_wires: int
-    ops: tuple[Op, ...]
+    items: tuple[Op | _Step, ...]
+    count: int  # operations one call expands to
+    nesting: int = 0  # levels of kept calls below this gate
 
     def instantiate(self, wires: Sequence[int], args: Sequence[Expr]) -> list[Op]:
-        env = {f"_p{i}": a for i, a in enumerate(args)}
-        return [
-            Op(op.name, tuple(wires[w] for w in op.wires),
-               tuple(substitute(p, env) if p.symbols() else p for p in op.params), op.ctrl)
-            for op in self.ops
-        ]
+        sub = _Substitution({f"_p{i}": a for i, a in enumerate(args)}, self.name)
+        ops: list[Op] = []
+        for item in self.items:
+            if isinstance(item, Op):
+                ops.append(Op(item.name, tuple(wires[w] for w in item.wires),
+                              tuple(sub(p) for p in item.params), item.ctrl))
+            else:
+                ops += _apply(item.gate, item.mods, [sub(a) for a in item.args],
+                              [wires[w] for w in item.wires])
+        return ops
+
+
+class _Substitution:
+    """Gate arguments put in for ``_p0, _p1, ...`` in body expressions.
+
+    Arguments that reach a gate through nested definitions are shared, not copied, so an
+    expression can describe far more terms than it holds objects: each shared node is visited
+    once, and results beyond :data:`MAX_EXPR_SIZE` terms or :data:`MAX_EXPR_DEPTH` levels are
+    refused before anything walks them as a tree.
+    """
+
+    def __init__(self, env: dict[str, Expr], gate: str):
+        self.env = env
+        self.gate = gate
+        self.memo: dict[int, tuple[Expr, int, int]] = {}  # id(node) -> (result, size, depth)
+        self.shapes: dict[int, tuple[int, int]] = {}  # id(argument node) -> (size, depth)
+
+    def __call__(self, expr: Expr) -> Expr:
+        return expr if isinstance(expr, Const) else self.visit(expr)[0]
+
+    def visit(self, node: Expr) -> tuple[Expr, int, int]:
+        found = self.memo.get(id(node))
+        if found is not None:
+            return found
+        if isinstance(node, Func):
+            arg, size, depth = self.visit(node.arg)
+            found = (func(node.name, arg), size + 1, depth + 1)
+        elif isinstance(node, Binary):
+            left, lsize, ldepth = self.visit(node.left)
+            right, rsize, rdepth = self.visit(node.right)
+            found = (binary(node.op, left, right), lsize + rsize + 1, max(ldepth, rdepth) + 1)
+        else:  # Sym or Const; arguments were checked when they were made
+            value = self.env.get(node.name, node) if isinstance(node, Sym) else node
+            found = (value, *_shape(value, self.shapes))
+        if isinstance(found[0], Const):
+            found = (found[0], 1, 1)
+        if found[1] > MAX_EXPR_SIZE or found[2] > MAX_EXPR_DEPTH:
+            raise QDLError(
+                f"an angle expression grows to {_amount(found[1])} terms nested {found[2]} "
+                f"levels deep when gate '{self.gate}' is expanded (at most {MAX_EXPR_SIZE} "
+                f"terms and {MAX_EXPR_DEPTH} levels); pass simpler arguments to nested gates")
+        self.memo[id(node)] = found
+        return found
+
+
+def _shape(expr: Expr, memo: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """Terms and depth of ``expr`` as a tree, visiting shared nodes once."""
+    if isinstance(expr, Const | Sym):
+        return 1, 1
+    found = memo.get(id(expr))
+    if found is None:
+        parts = [expr.arg] if isinstance(expr, Func) else [expr.left, expr.right]  # type: ignore[attr-defined]
+        shapes = [_shape(p, memo) for p in parts]
+        found = (1 + sum(s for s, _ in shapes), 1 + max(d for _, d in shapes))
+        memo[id(expr)] = found
+    return found
+
+
+def _amount(n: int | float) -> str:
+    """A number for a message: in full when short, by its size when not."""
+    if isinstance(n, float) or abs(n) < 10**15:
+        return str(n)
+    return f"about 10^{int(n.bit_length() * math.log10(2))}"
+
+
+def _count(gate: GateSpec | _GateDef, mods: Sequence[Modifier]) -> int:
+    """How many operations a call expands to, known without expanding it."""
+    count = gate.count if isinstance(gate, _GateDef) else 1
+    for kind, n in reversed(mods):  # innermost first, as _apply applies them
+        if kind == "pow":
+            count *= abs(n)
+        elif kind == "negctrl":
+            count += 2 * n  # an X before and after on each control
+    return count
+
+
+def _apply(gate: GateSpec | _GateDef, mods: Sequence[Modifier], args: Sequence[Expr],
+           wires: Sequence[int]) -> list[Op]:
+    """The ops of one checked gate application on distinct wires, modifiers applied."""
+    base = tuple(wires[_controls(mods):])
+    if isinstance(gate, GateSpec):
+        ops = [Op(gate.name, base, tuple(args), 0)]
+    else:
+        ops = gate.instantiate(base, args)
+    groups, pos = [], 0
+    for kind, n in mods:
+        k = n if kind in ("ctrl", "negctrl") else 0
+        groups.append(tuple(wires[pos : pos + k]))
+        pos += k
+    for (kind, n), controls in zip(reversed(mods), reversed(groups), strict=True):
+        ops = _MODIFY[kind](ops, n, controls)
+    return ops
 
 
 @dataclass
@@ -141,7 +273,13 @@ class _Body:
     params: list[str]
     scope: dict[str, Expr]
     qubits: dict[str, int]
-    ops: list[Op] = field(default_factory=list)
+    items: list[Op | _Step] = field(default_factory=list)
+    count: int = 0
+    nesting: int = 0
+
+    def definition(self) -> _GateDef:
+        return _GateDef(self.name, len(self.params), len(self.qubits), tuple(self.items),
+                        self.count, self.nesting)
 
 
 def _inverse(ops: list[Op], _n: int, _controls: tuple[int, ...]) -> list[Op]:
@@ -181,8 +319,9 @@ class _Register:
 class _Program:
     """Semantic state of a program being read; every method takes the source line."""
 
-    def __init__(self, v2: bool = False, library: bool = False):
+    def __init__(self, v2: bool = False, library: bool = False, max_ops: int = MAX_OPS):
         self.v2 = v2
+        self.max_ops = max_ops
         self.library = library  # compiling a built-in definition: table gates only
         self.qregs: dict[str, _Register] = {}
         self.cregs: dict[str, int | None] = {}  # size, None for a single `bit c;`
@@ -235,6 +374,11 @@ class _Program:
         if self.physical:
             raise _err(line, "cannot mix declared qubits with physical qubits ($0, $1, ...)")
         start = len(self.labels)
+        if start + (size or 1) > MAX_QUBITS:
+            raise _err(line, f"register {name}[{_amount(size or 1)}] brings the program to "
+                             f"{_amount(start + (size or 1))} qubits, more than QDL can simulate "
+                             f"(at most {MAX_QUBITS}: a state of n qubits holds 2**n "
+                             "amplitudes); declare fewer qubits")
         self.qregs[name] = _Register(start, size or 1, size is None)
         self.labels += [name] if size is None else [f"{name}[{i}]" for i in range(size)]
 
@@ -263,7 +407,7 @@ class _Program:
         for inc in self.includes:
             if name in _INCLUDES[inc]:
                 raise _err(line, f"gate '{name}' is already defined by {inc}; rename it")
-        gate = _GateDef(name, len(body.params), len(body.qubits), tuple(body.ops))
+        gate = body.definition()
         spec = GATES.get(name)
         if spec is not None and spec.qasm_def and gate == _table_definition(name):
             self.gates[name] = spec
@@ -275,7 +419,7 @@ class _Program:
     def qubit(self, name: str, index: int | None, line: int) -> Operand:
         """One wire (``q[i]``, scalar ``q``, ``$i``) or a whole register (``q``)."""
         if name.startswith("$"):
-            return self._physical(int(name[1:]), line)
+            return self._physical(name, line)
         reg = self.qregs.get(name)
         if reg is None:
             what = (f"'{name}' is a bit register, not qubits" if name in self.cregs
@@ -289,14 +433,20 @@ class _Program:
         if not -reg.size <= index < reg.size:
             raise _err(
                 line,
-                f"qubit index {index} is out of range for register '{name}' of size "
+                f"qubit index {_amount(index)} is out of range for register '{name}' of size "
                 f"{reg.size} (valid: 0..{reg.size - 1})",
             )
         return reg.start + index % reg.size
 
-    def _physical(self, index: int, line: int) -> int:
+    def _physical(self, name: str, line: int) -> int:
         if self.labels:
-            raise _err(line, f"cannot mix physical qubit ${index} with declared qubits")
+            raise _err(line, f"cannot mix physical qubit {name} with declared qubits")
+        # A long digit string is out of range whatever it says; int() would refuse past 4300.
+        index = int(name[1:]) if len(name) <= 6 else MAX_QUBITS
+        if index >= MAX_QUBITS:
+            shown = name if len(name) <= 20 else f"{name[:12]}... ({len(name) - 1} digits)"
+            raise _err(line, f"physical qubit {shown} is beyond the {MAX_QUBITS} qubits QDL can "
+                             f"simulate; use $0..${MAX_QUBITS - 1}")
         self.physical.add(index)
         return index
 
@@ -312,7 +462,7 @@ class _Program:
         if index is None:
             return size
         if size is None or not -size <= index < size:
-            raise _err(line, f"bit index {index} is out of range for '{name}'")
+            raise _err(line, f"bit index {_amount(index)} is out of range for '{name}'")
         return None
 
     def label(self, wire: int) -> str:
@@ -330,35 +480,39 @@ class _Program:
                 raise
             raise _err(line, str(exc)) from None
 
-    def _expr(self, node: ast.Expression, scope: dict[str, Expr], line: int, where: str) -> Expr:
+    def _expr(self, node: ast.Expression, scope: dict[str, Expr], line: int, where: str,
+              depth: int = 1) -> Expr:
+        if depth > MAX_EXPR_DEPTH:
+            raise _err(line, f"the expression nests more than {MAX_EXPR_DEPTH} levels deep; "
+                             "simplify it or split it with const declarations")
         if isinstance(node, ast.IntegerLiteral | ast.FloatLiteral):
-            return Const(float(node.value))
+            return _literal(node.value, line)
         if isinstance(node, ast.Identifier):
             return self._identifier(node.name, scope, line, where)
         if isinstance(node, ast.UnaryExpression) and node.op.name == "-":
-            return func("neg", self._expr(node.expression, scope, line, where))
+            return func("neg", self._expr(node.expression, scope, line, where, depth + 1))
         if isinstance(node, ast.BinaryExpression):
             op = "**" if node.op.name == "^" and self.v2 else _BINARY_OPS.get(node.op.name)
             if op is None:
                 raise _err(line, f"operator '{node.op.name}' is not supported in angles; use "
                                  "+ - * / **")
-            left = self._expr(node.lhs, scope, line, where)
-            return binary(op, left, self._expr(node.rhs, scope, line, where))
+            left = self._expr(node.lhs, scope, line, where, depth + 1)
+            return binary(op, left, self._expr(node.rhs, scope, line, where, depth + 1))
         if isinstance(node, ast.FunctionCall):
-            return self._call(node, scope, line, where)
+            return self._call(node, scope, line, where, depth)
         if isinstance(node, ast.Cast) and isinstance(node.type, ast.FloatType | ast.AngleType):
-            return self._expr(node.argument, scope, line, where)
+            return self._expr(node.argument, scope, line, where, depth + 1)
         raise _err(line, f"{_describe(node)} is not supported in angles; use numbers, pi, "
                          "parameters, + - * / ** and sin/cos/tan/exp/ln/sqrt/arcsin/arccos/arctan")
 
-    def _call(self, node: ast.FunctionCall, scope: dict[str, Expr], line: int,
-              where: str) -> Expr:
+    def _call(self, node: ast.FunctionCall, scope: dict[str, Expr], line: int, where: str,
+              depth: int) -> Expr:
         name = node.name.name
         if name not in _FUNCTIONS:
             raise _err(line, f"unknown function {name}(); known: {', '.join(sorted(_FUNCTIONS))}")
         if len(node.arguments) != 1:
             raise _err(line, f"function {name}() takes one argument, got {len(node.arguments)}")
-        arg = self._expr(node.arguments[0], scope, line, where)
+        arg = self._expr(node.arguments[0], scope, line, where, depth + 1)
         return func("ln" if name == "log" else name, arg)
 
     def _identifier(self, name: str, scope: dict[str, Expr], line: int, where: str) -> Expr:
@@ -374,6 +528,8 @@ class _Program:
         raise _err(line, f"unknown identifier '{name}'{hint}")
 
     def const_int(self, node: ast.Expression, line: int, what: str) -> int:
+        if isinstance(node, ast.IntegerLiteral):
+            return node.value  # exact, however long: the caller compares it with its limit
         value = self.expr(node, self.values, line)
         if not isinstance(value, Const) or value.value != int(value.value):
             raise _err(line, f"{what} must be a constant integer, got {value!r}")
@@ -402,30 +558,42 @@ class _Program:
         raise _err(line, f"unknown gate '{name}'{hint}; define it with `gate {name} ... "
                          "{ ... }` or use a gate of stdgates.inc")
 
-    def expand(self, name: str, mods: Sequence[Modifier], args: Sequence[Expr],
-               wires: Sequence[int], line: int) -> list[Op]:
-        """The ops of one gate application on distinct single wires, modifiers applied."""
-        gate = self.gate(name, line)
-        n_ctrl = sum(n for kind, n in mods if kind in ("ctrl", "negctrl"))
-        _check_arity(gate, name, n_ctrl, len(args), len(wires), line)
+    def check_call(self, gate: GateSpec | _GateDef, name: str, mods: Sequence[Modifier],
+                   n_args: int, wires: Sequence[int], line: int) -> None:
+        """Arity and distinct wires of one gate application."""
+        _check_arity(gate, name, _controls(mods), n_args, len(wires), line)
         if len(set(wires)) != len(wires):
             twice = next(w for w in wires if list(wires).count(w) > 1)
             raise _err(line, f"gate '{name}' uses qubit {self._wire_name(twice)} more than once")
-        base = tuple(wires[n_ctrl:])
-        if isinstance(gate, GateSpec):
-            ops = [Op(gate.name, base, tuple(args), 0)]
+
+    def expand(self, gate: GateSpec | _GateDef, mods: Sequence[Modifier], args: Sequence[Expr],
+               wires: Sequence[int], line: int) -> list[Op]:
+        """The ops of one checked gate application, modifiers applied."""
+        try:
+            return _apply(gate, mods, args, wires)
+        except QDLError as exc:  # from substituting arguments into a definition
+            raise _err(line, str(exc)) from None
+
+    def extend_body(self, body: _Body, name: str, mods: Sequence[Modifier],
+                    args: Sequence[Expr], wires: Sequence[int], line: int) -> None:
+        """Add one gate application to a definition: expanded when small, else kept a call."""
+        gate = self.gate(name, line)
+        self.check_call(gate, name, mods, len(args), wires, line)
+        count = _count(gate, mods)
+        if body.count + count > self.max_ops:
+            raise _err(line, f"gate '{body.name}' expands to more than {self.max_ops} operations "
+                             f"(here '{name}' adds {_amount(count)}), past the operation budget "
+                             "max_ops; pass from_qasm(text, max_ops=...) to read larger circuits")
+        if count <= _EAGER_OPS:
+            body.items += self.expand(gate, mods, args, wires, line)
         else:
-            ops = gate.instantiate(base, args)
-        if not mods:
-            return ops
-        groups, pos = [], 0
-        for kind, n in mods:
-            k = n if kind in ("ctrl", "negctrl") else 0
-            groups.append(tuple(wires[pos : pos + k]))
-            pos += k
-        for (kind, n), controls in zip(reversed(mods), reversed(groups), strict=True):
-            ops = _MODIFY[kind](ops, n, controls)
-        return ops
+            nesting = (gate.nesting if isinstance(gate, _GateDef) else 0) + 1
+            if nesting > _MAX_NESTING:
+                raise _err(line, f"gate '{body.name}' nests large gate definitions more than "
+                                 f"{_MAX_NESTING} deep; flatten some of the definitions")
+            body.items.append(_Step(gate, tuple(wires), tuple(args), tuple(mods)))
+            body.nesting = max(body.nesting, nesting)
+        body.count += count
 
     def _wire_name(self, wire: int) -> str:
         return self.label(wire) if self.defining is None else f"argument {wire}"
@@ -436,17 +604,25 @@ class _Program:
         self.started = True
         sizes = {len(o) for o in operands if isinstance(o, tuple)}
         if not sizes:
-            rows: Iterable[Sequence[int]] = [operands]  # type: ignore[list-item]
+            rows: Sequence[Sequence[int]] = [operands]  # type: ignore[list-item]
         elif len(sizes) > 1:
             raise _err(line, f"gate '{name}' is applied to registers of different sizes "
                              f"{sorted(sizes)}; broadcasting needs equal sizes")
         else:
             rows = [[o[i] if isinstance(o, tuple) else o for o in operands]
                     for i in range(sizes.pop())]
+        gate = self.gate(name, line)
+        _check_arity(gate, name, _controls(mods), len(args), len(operands), line)
+        total = len(self.ops) + len(rows) * _count(gate, mods)
+        if total > self.max_ops:
+            raise _err(line, f"gate '{name}' brings the circuit to {_amount(total)} operations, "
+                             f"past the operation budget of {self.max_ops} (max_ops); pass "
+                             "from_qasm(text, max_ops=...) to read a larger circuit")
         for row in rows:
             if self.measured:
                 self._check_unmeasured(name, row, line)
-            ops = self.expand(name, mods, args, row, line)
+            self.check_call(gate, name, mods, len(args), row, line)
+            ops = self.expand(gate, mods, args, row, line)
             self.ops += ops
             self.op_lines += [line] * len(ops)
 
@@ -479,6 +655,19 @@ class _Program:
             except QDLError as exc:
                 raise _err(line, str(exc)) from None
         return circuit
+
+
+def _literal(value: int | float, line: int) -> Const:
+    """A number of the program as a float64; infinite or overflowing ones are refused."""
+    try:
+        number = float(value)
+    except OverflowError:  # an int past 1.8e308
+        number = math.inf
+    if not math.isfinite(number):
+        shown = f"the integer {_amount(value)}" if isinstance(value, int) else "a float literal"
+        raise _err(line, f"{shown} is out of range for a float64 (finite, at most about "
+                         "1.8e308); write a smaller number")
+    return Const(number)
 
 
 def _check_arity(gate: GateSpec | _GateDef, name: str, n_ctrl: int, n_args: int, n_wires: int,
@@ -611,7 +800,7 @@ class _Walker:
                  f"({', '.join(body.params) or 'none'}), constants and pi/tau/euler")
         args = [self.p.expr(a, body.scope, line, where) for a in _arguments(stmt)]
         wires = [self.local_qubit(q, body, line) for q in stmt.qubits[:count]]
-        body.ops += self.p.expand(name, mods, args, wires, line)
+        self.p.extend_body(body, name, mods, args, wires, line)
 
     def local_qubit(self, node: ast.QASMNode, body: _Body, line: int) -> int:
         if isinstance(node, ast.Identifier) and node.name in body.qubits:
@@ -706,7 +895,11 @@ class _Walker:
             end = size - 1 if rng.end is None else self.p.const_int(rng.end, line, "a range end")
             if step == 0:
                 raise _err(line, "a range step must not be zero")
-            picks = list(range(start, end + (1 if step > 0 else -1), step))
+            picks = range(start, end + (1 if step > 0 else -1), step)
+            # A range is monotonic: with both ends in the register every index is, and it
+            # has at most twice the register size, so it is checked before it is unrolled.
+            for end_index in (picks[0], picks[-1]) if picks else ():
+                self.p.qubit(name, end_index, line)
         return tuple(self.p.qubit(name, i, line) for i in picks)  # type: ignore[misc]
 
 
@@ -771,7 +964,16 @@ def _parse(text: str, offset: int) -> ast.Program:
         return qp.parse(text)  # pragma: no cover - older or newer openqasm3 layouts
     except _SyntaxError as exc:
         raise _syntax_error(exc.line + offset, exc.column, exc.message) from None
+    except RecursionError:
+        raise _err(offset + 1, "the statement starting here nests too deeply for the OpenQASM "
+                               "parser (brackets, unary minus or chained operators); simplify it "
+                               "or split it with const declarations") from None
     except Exception as exc:  # QASM3ParsingError and ANTLR's cancellations
+        long = re.search(r"(?<!\d)\d{4301}", text) if "integer string" in _chain(exc) else None
+        if long is not None:
+            raise _err(offset + 1 + text.count("\n", 0, long.start()),
+                       "an integer literal has more than 4300 digits; no size, index or angle "
+                       "needs that many, write a smaller number") from None
         line, column, message = _dig(exc)
         kind = "invalid program" if message.startswith("cannot") else "syntax error"
         raise _syntax_error(line + offset, column, message, kind) from None
@@ -791,6 +993,16 @@ def _parse_quietly(qp: object, text: str) -> ast.Program:
     parser.addErrorListener(listener)
     parser._errHandler = BailErrorStrategy()
     return qp.QASMNodeVisitor().visitProgram(parser.program())  # type: ignore[attr-defined]
+
+
+def _chain(exc: BaseException) -> str:
+    """The messages of an exception and the ones it was raised from."""
+    seen: BaseException | None = exc
+    texts = []
+    while seen is not None and len(texts) < 20:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(texts)
 
 
 def _dig(exc: BaseException) -> tuple[int, int, str]:
@@ -822,6 +1034,14 @@ class _NotSimple(Exception):
     """The fast lane does not handle this text; the reference parser will."""
 
 
+def _int(digits: str) -> int:
+    """A decimal literal of the fast lane; Python converts at most 4300 digits, so longer ones
+    go to the reference lane, which reports them."""
+    if len(digits) > 4000:
+        raise _NotSimple
+    return int(digits)
+
+
 _TOKEN = re.compile(
     r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_πτℇ][A-Za-z0-9_]*)"
     r"|(\*\*|[-+*/^(),])|(\S))"
@@ -849,12 +1069,16 @@ class _ExprParser:
 
     def __init__(self, text: str, v2: bool):
         self.tokens: list[tuple[str, str]] = []
-        for number, name, punct, bad in _TOKEN.findall(text):
+        found = _TOKEN.findall(text)
+        if len(found) > MAX_EXPR_SIZE:  # the reference lane reports it
+            raise _NotSimple
+        for number, name, punct, bad in found:
             if bad or name in _KEYWORDS or (punct == "^" and not v2):
                 raise _NotSimple
             kind = "num" if number else "name" if name else "op"
             self.tokens.append((kind, number or name or ("**" if punct == "^" else punct)))
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> str:
         return self.tokens[self.pos][1] if self.pos < len(self.tokens) else ""
@@ -891,21 +1115,29 @@ class _ExprParser:
         return node
 
     def unary(self) -> ast.Expression:
-        if self.peek() == "-":
-            self.take()
-            return ast.UnaryExpression(ast.UnaryOperator["-"], self.unary())
-        node = self.primary()
-        if self.peek() == "**":
-            self.take()
-            return ast.BinaryExpression(ast.BinaryOperator["**"], node, self.unary())
-        return node
+        # Every nesting (brackets, unary minus, **, function calls) recurses through here;
+        # deep text goes to the reference lane, whose errors are the ones users see.
+        self.depth += 1
+        if self.depth > MAX_EXPR_DEPTH:
+            raise _NotSimple
+        try:
+            if self.peek() == "-":
+                self.take()
+                return ast.UnaryExpression(ast.UnaryOperator["-"], self.unary())
+            node = self.primary()
+            if self.peek() == "**":
+                self.take()
+                return ast.BinaryExpression(ast.BinaryOperator["**"], node, self.unary())
+            return node
+        finally:
+            self.depth -= 1
 
     def primary(self) -> ast.Expression:
         kind, text = self.take()
         if kind == "num":
             if any(c in text for c in ".eE"):
                 return ast.FloatLiteral(float(text))
-            return ast.IntegerLiteral(int(text))
+            return ast.IntegerLiteral(_int(text))
         if kind == "name":
             if self.peek() != "(":
                 return ast.Identifier(text)
@@ -951,7 +1183,7 @@ class _Fast:
             if match is None:
                 raise _NotSimple
             count = match[2] or match[4]
-            mods.append((match[1] or match[3] or "pow", int(count) if count else 0 if
+            mods.append((match[1] or match[3] or "pow", _int(count) if count else 0 if
                          match[3] else 1))
             text = text[match.end() :]
         head = _HEAD.match(text)
@@ -996,7 +1228,7 @@ class _Fast:
             raise _NotSimple
         if match[3]:
             return match[3], None
-        return match[1], None if match[2] is None else int(match[2])
+        return match[1], None if match[2] is None else _int(match[2])
 
     def version(self, body: str, text: str) -> tuple:
         match = _VERSION.match(text)
@@ -1014,13 +1246,13 @@ class _Fast:
         match = _OLD_DECL.match(text)
         if match is None:
             raise _NotSimple
-        return ("qubits" if match[1] == "qreg" else "bits", match[2], int(match[3]))
+        return ("qubits" if match[1] == "qreg" else "bits", match[2], _int(match[3]))
 
     def new_decl(self, body: str, text: str) -> tuple:
         match = _NEW_DECL.match(text)
         if match is None or match[3] in _KEYWORDS:
             raise _NotSimple
-        size = None if match[2] is None else int(match[2])
+        size = None if match[2] is None else _int(match[2])
         return ("qubits" if match[1] == "qubit" else "bits", match[3], size)
 
     def measure(self, body: str, text: str) -> tuple:
@@ -1193,26 +1425,61 @@ def _flush(chunk: _Chunk, program: _Program) -> None:
     text = "\n".join(chunk.lines)
     if program.v2:
         text = text.replace("^", "**")  # OpenQASM 2's power operator
+    _check_nesting(text, chunk.start - 1)
     tree = _parse(text, chunk.start - 1)
     _Walker(program, chunk.start - 1).program(tree)
 
 
-def from_qasm(text: str) -> Circuit:
+_NESTING_TOKEN = re.compile(
+    r'(?P<skip>//[^\n]*|/\*.*?(?:\*/|\Z)|"[^"\n]*"?)|(?P<open>\()|(?P<close>\))|(?P<minus>-)'
+    r'|(?P<op>[+*/^])|(?P<end>[;{}])|(?P<other>[^\s()+*/^;{}"-]+)', re.S)
+
+
+def _check_nesting(text: str, offset: int) -> None:
+    """Refuse expressions past :data:`MAX_EXPR_DEPTH` levels (brackets and unary minus) or
+    :data:`MAX_EXPR_SIZE` operators in a statement before the reference parser, which needs
+    seconds on such text, to find out by exhausting Python's recursion limit."""
+    if sum(map(text.count, "(-+*/^")) <= MAX_EXPR_DEPTH:
+        return
+    depth = run = ops = 0  # open brackets; minus signs in a row (unary minus); operators
+    for match in _NESTING_TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind == "skip":
+            continue
+        depth += (kind == "open") - (kind == "close")
+        run = run + 1 if kind == "minus" else run if kind == "open" else 0
+        ops = 0 if kind == "end" else ops + (kind in ("minus", "op"))
+        if depth + run > MAX_EXPR_DEPTH or ops > MAX_EXPR_SIZE:
+            what = (f"nests more than {MAX_EXPR_DEPTH} levels deep (brackets and unary minus)"
+                    if ops <= MAX_EXPR_SIZE else f"has more than {MAX_EXPR_SIZE} operators")
+            raise _err(offset + 1 + text.count("\n", 0, match.start()),
+                       f"the expression {what}; simplify it or split it with const declarations")
+
+
+def from_qasm(text: str, *, max_ops: int = MAX_OPS) -> Circuit:
     """Read an OpenQASM 3 (or 2.0) program into a :class:`~qdl.circuit.Circuit`.
 
     ``input float`` declarations become free parameters; measurements at the end are
     ignored. Anything QDL cannot simulate raises :class:`~qdl.errors.QDLError` naming the
     line.
 
+    Input costs no more than its size: before expanding anything the reader checks the limits
+    of the module docstring (qubits, operations, expression depth and size, finite numbers).
+
     Args:
         text: the program source.
+        max_ops: operation budget: the most operations the program may expand to (gate
+            definitions inlined, ``pow(k) @`` repeated, broadcasts and slices unrolled),
+            checked on counts before expanding; default :data:`MAX_OPS` (10 million).
 
     Returns:
         The circuit; wires are numbered in declaration order of the qubit registers.
 
     Raises:
-        QDLError: on syntax errors, unknown gates, wrong arity, out-of-range qubits, and
-            unsupported features (reset, mid-circuit measurement, classical control, ...).
+        QDLError: on syntax errors, unknown gates, wrong arity, out-of-range qubits,
+            unsupported features (reset, mid-circuit measurement, classical control, ...), and
+            programs past a limit (more than 64 qubits, more than ``max_ops`` operations,
+            expressions nested too deeply, infinite numbers).
 
     >>> c = from_qasm('OPENQASM 3; include "stdgates.inc"; input float[64] theta; '
     ...               'qubit[2] q; h q[0]; cx q[0], q[1]; rx(2*theta + 0.1) q[1];')
@@ -1224,7 +1491,9 @@ def from_qasm(text: str) -> Circuit:
     """
     if not isinstance(text, str):
         raise QDLError(f"from_qasm expects the program text as a str, got {type(text).__name__}")
-    program = _Program(v2=_detect_v2(text))
+    if not isinstance(max_ops, int) or isinstance(max_ops, bool) or max_ops < 0:
+        raise QDLError(f"max_ops must be a non-negative int, got {max_ops!r}")
+    program = _Program(v2=_detect_v2(text), max_ops=max_ops)
     _read(text, program)
     return program.finish()
 
@@ -1234,8 +1503,7 @@ def _compile_definition(source: str, library: bool) -> _GateDef:
     program = _Program(library=library)
     tree = _parse(source, 0)
     (stmt,) = tree.statements
-    body = _Walker(program).compile_gate(stmt, 1)  # type: ignore[arg-type]
-    return _GateDef(body.name, len(body.params), len(body.qubits), tuple(body.ops))
+    return _Walker(program).compile_gate(stmt, 1).definition()  # type: ignore[arg-type]
 
 
 def _table_definition(name: str) -> _GateDef:
