@@ -539,3 +539,106 @@ def test_finite_diff_refuses_third_order():
     assert d2.item() == pytest.approx(-math.cos(0.83), abs=1e-4)
     with pytest.raises(QDLError, match="first and second derivatives only"):
         torch.autograd.grad(d1, theta, create_graph=True)  # the way to a third order
+
+
+# States as inputs.
+
+def _psi(rng, shape, n):
+    psi = rng.normal(size=(*shape, 2**n)) + 1j * rng.normal(size=(*shape, 2**n))
+    return psi / np.linalg.norm(psi, axis=-1, keepdims=True)
+
+
+def _ref_expvals(c, a, psi, ops):
+    """<O> for U(a)·ψ, per batch row, from dense matrices."""
+    out = []
+    for ai, p in zip(a, psi, strict=True):
+        phi = ref.circuit_unitary(c, {"a": ai, "b": 0.3}) @ p
+        out.append([ref.expectation(phi, o) for o in ops])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_expval_from_initial_state_values_and_angle_gradients(method, rng):
+    """Values and d/d(angle) with an initial state match the numpy reference, every method."""
+    c = Circuit(3).ry(0, "a").crx(0, 1, Sym("a") * 2).rz(2, "b").cx(2, 0).u(1, "a", "b", 0.1)
+    psi = _psi(rng, (4,), 3)
+    a = rng.uniform(-2, 2, 4)
+    ops = _ops(3)
+    at = torch.tensor(a, requires_grad=True)
+    out = qdl.expval(c, [t for t, _ in OBS], {"a": at, "b": 0.3}, diff_method=method,
+                     dtype=torch.complex128, initial_state=torch.tensor(psi))
+    np.testing.assert_allclose(out.detach().numpy(), _ref_expvals(c, a, psi, ops), atol=1e-10)
+    out.sum().backward()
+    want = ref.central_diff(lambda x: _ref_expvals(c, x, psi, ops).sum(), a).reshape(a.shape)
+    np.testing.assert_allclose(at.grad.numpy(), want, atol=GRAD_ATOL.get(method, 1e-6))
+
+
+@pytest.mark.parametrize("method", ["backprop", "adjoint", "best"])
+def test_gradient_reaches_the_initial_state(method, rng):
+    """dL/dψ (real and imaginary parts) equals central differences of the numpy reference."""
+    c = Circuit(2).ry(0, "a").cx(0, 1).rx(1, "b")
+    psi = _psi(rng, (3,), 2)
+    a = rng.uniform(-2, 2, 3)
+    ops = [ref.pauli_operator([(1.0, {0: "Z"})], 2),
+           ref.pauli_operator([(0.7, {0: "X", 1: "Y"})], 2)]
+    weights = rng.normal(size=(3, 2))
+    p = torch.tensor(psi, requires_grad=True)
+    out = qdl.expval(c, ["Z0", "0.7 X0 Y1"], {"a": torch.tensor(a), "b": 0.3},
+                     diff_method=method, dtype=torch.complex128, initial_state=p)
+    (out * torch.tensor(weights)).sum().backward()
+
+    def loss(flat):  # unnormalised ψ is fine for the reference's bilinear form
+        z = flat[: psi.size].reshape(psi.shape) + 1j * flat[psi.size:].reshape(psi.shape)
+        return (_ref_expvals(c, a, z, ops) * weights).sum()
+
+    g = ref.central_diff(loss, np.concatenate([psi.real.ravel(), psi.imag.ravel()])).ravel()
+    want = g[: psi.size].reshape(psi.shape) + 1j * g[psi.size:].reshape(psi.shape)
+    np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-6)
+
+
+def test_shift_rules_refuse_a_state_that_requires_grad():
+    """parameter-shift and finite-diff cannot differentiate ψ: a QDLError, not a zero."""
+    psi = torch.tensor([0.6, 0.8], dtype=torch.complex64, requires_grad=True)
+    for method in ("parameter-shift", "finite-diff"):
+        with pytest.raises(QDLError, match="not the initial state"):
+            qdl.expval(Circuit(1).rx(0, "a"), "Z0", {"a": 0.2}, diff_method=method,
+                       initial_state=psi)
+
+
+def test_density_matrices_as_initial_states_on_the_noisy_path(rng):
+    """With a noise model, ρ inputs (and ψ inputs as |ψ><ψ|) match Kraus maps in numpy."""
+    from qdl.noise import NoiseModel, amplitude_damping
+
+    c = Circuit(2).ry(0, "a").cx(0, 1)
+    psi = _psi(rng, (2,), 2)
+    rho = np.einsum("bi,bj->bij", psi, psi.conj()) * 0.5 + 0.5 * np.eye(4) / 4
+    g = 0.3
+    k0, k1 = np.array([[1, 0], [0, np.sqrt(1 - g)]]), np.array([[0, np.sqrt(g)], [0, 0]])
+    noise = NoiseModel().add("cx", amplitude_damping(g))
+    u = ref.circuit_unitary(c, {"a": 0.4})
+    z0 = ref.pauli_operator([(1.0, {0: "Z"})], 2)
+    for start in (rho, np.einsum("bi,bj->bij", psi, psi.conj())):
+        out = start
+        out = np.einsum("ij,bjk,lk->bil", u, out, u.conj())
+        for k in range(2):  # amplitude damping on each wire of the cx, after it
+            ka = [np.kron(m, np.eye(2)) if k == 0 else np.kron(np.eye(2), m) for m in (k0, k1)]
+            out = sum(np.einsum("ij,bjk,lk->bil", m, out, m.conj()) for m in ka)
+        want = np.einsum("bij,ji->b", out, z0).real
+        got_rho = qdl.expval(c, "Z0", {"a": 0.4}, noise=noise, dtype=torch.complex128,
+                             initial_state=torch.tensor(start))[:, 0]
+        np.testing.assert_allclose(got_rho.numpy(), want, atol=1e-12)
+    got_psi = qdl.expval(c, "Z0", {"a": 0.4}, noise=noise, dtype=torch.complex128,
+                         initial_state=torch.tensor(psi))[:, 0]
+    np.testing.assert_allclose(got_psi.numpy(), want, atol=1e-12)
+
+
+def test_var_from_initial_state(rng):
+    """var(initial_state=ψ) is <O²> − <O>² of U·ψ."""
+    c = Circuit(2).ry(0, "a").cx(0, 1)
+    psi = _psi(rng, (3,), 2)
+    phi = psi @ ref.circuit_unitary(c, {"a": 0.5}).T
+    o = ref.pauli_operator([(0.5, {0: "X"}), (1.0, {1: "Z"})], 2)
+    want = ref.expectation(phi, o @ o) - ref.expectation(phi, o) ** 2
+    got = qdl.var(c, "0.5 X0 + Z1", {"a": 0.5}, dtype=torch.complex128,
+                  initial_state=torch.tensor(psi))[:, 0]
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-12)

@@ -380,3 +380,63 @@ def test_huge_shot_counts_cost_nothing_and_stay_unbiased():
                          dtype=torch.complex128)[:, 0]
         sigma = ((1 - exact**2) / 2**50).sqrt()
         assert bool(((est - exact).abs() <= 5 * sigma + 1e-15).all())
+
+
+# States as inputs (initial_state).
+
+def _states(rng, shape, n):
+    """Random normalised statevectors of shape (*shape, 2**n), built by numpy."""
+    psi = rng.normal(size=(*shape, 2**n)) + 1j * rng.normal(size=(*shape, 2**n))
+    return psi / np.linalg.norm(psi, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)], ids=str)
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_state_from_initial_state_matches_dense_unitary(n, batch, dtype, rng):
+    """qdl.state(initial_state=ψ) equals U·ψ with U from dense kron matrices."""
+    c = ref.random_circuit(n, rng, depth=10)
+    values = {k: rng.uniform(-2, 2, batch) for k in c.parameters}
+    psi = _states(rng, batch, n)
+    shape, envs = ref.batched_envs(values)
+    flat = np.broadcast_to(psi, (*shape, 2**n)).reshape(-1, 2**n)
+    want = np.stack([ref.circuit_unitary(c, e) @ p for e, p in zip(envs, flat, strict=True)])
+    got = qdl.state(c, {k: torch.tensor(v) for k, v in values.items()}, dtype=dtype,
+                    initial_state=torch.tensor(psi))
+    np.testing.assert_allclose(got.reshape(-1, 2**n).numpy(), want, atol=ATOL[dtype] * 10)
+
+
+def test_initial_state_batch_broadcasts_with_parameters(rng):
+    """A (4, 1, 8) batch of states and a (5,) parameter batch give (4, 5, 8) results."""
+    c = Circuit(3).rx(0, "a").cx(0, 2).ry(1, "a")
+    psi = _states(rng, (4, 1), 3)
+    a = rng.uniform(-2, 2, 5)
+    got = qdl.state(c, {"a": torch.tensor(a)}, initial_state=torch.tensor(psi),
+                    dtype=torch.complex128)
+    assert got.shape == (4, 5, 8)
+    want = ref.circuit_unitary(c, {"a": a[2]}) @ psi[3, 0]
+    np.testing.assert_allclose(got[3, 2].numpy(), want, atol=1e-12)
+
+
+def test_probs_and_sample_from_initial_state(rng):
+    """probs and sample start from the given state (a basis state samples deterministically)."""
+    c = Circuit(2).h(0).cx(0, 1)
+    psi = _states(rng, (3,), 2)
+    p = qdl.probs(c, initial_state=torch.tensor(psi), dtype=torch.complex128)
+    want = np.abs(psi @ ref.circuit_unitary(c).T) ** 2
+    np.testing.assert_allclose(p.numpy(), want, atol=1e-12)
+    basis = torch.tensor([0, 0, 0, 1.0])  # |11>; X on wire 0 gives |01>
+    bits = qdl.sample(Circuit(2).x(0), shots=5, seed=0, initial_state=basis)
+    assert bits.tolist() == [[0, 1]] * 5
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.tensor([1.0, 1.0, 0.0, 0.0]), "not normalised"),
+    (torch.ones(3), "must have shape"),
+    (torch.tensor([float("nan"), 0, 0, 0]), "NaN"),
+    ("psi", "must be a complex tensor"),
+    (torch.zeros(0, 4), "must have shape"),
+])
+def test_bad_initial_states_are_refused(bad, match):
+    """Unnormalised, wrongly shaped or non-finite initial states are QDLErrors."""
+    with pytest.raises(QDLError, match=match):
+        qdl.state(Circuit(2).h(0), initial_state=bad)

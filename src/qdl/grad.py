@@ -255,18 +255,22 @@ def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
 def _backprop(plan: _Plan, circuit: Circuit) -> torch.Tensor:
     if plan.noise is not None:  # gate by gate: channels sit between the gates
         return plan.evaluate([gate_tensor(s, plan.bound) for s in plan.steps])
-    items = plan_for(circuit)
+    items = plan_for(circuit, plan.bound.initial is not None)
     return plan.evaluate(plan_tensors(items, plan.bound), items)
 
 
 def _adjoint(plan: _Plan, circuit: Circuit) -> torch.Tensor:
-    items = plan_for(circuit)
+    items = plan_for(circuit, plan.bound.initial is not None)
     tensors = plan_tensors(items, plan.bound)
     return AdjointExpval.apply(plan, items, *tensors)
 
 
 def _shift(rule: Callable) -> Callable[[_Plan, Circuit], torch.Tensor]:
     def method(plan: _Plan, circuit: Circuit) -> torch.Tensor:
+        start = plan.bound.initial
+        if start is not None and start.requires_grad and torch.is_grad_enabled():
+            raise QDLError("shift rules differentiate gate angles only, not the initial state; "
+                           "use diff_method 'adjoint' or 'backprop' (or detach the state)")
         slots, values = [], []
         for i, step in enumerate(plan.steps):
             for j, v in enumerate(angles(step, plan.bound)):
@@ -428,6 +432,7 @@ def expval(
     noise: NoiseModel | None = None,
     backend: Backend | None = None,
     chunk_size: int | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Expectation values of Pauli-sum observables, differentiable w.r.t. the parameters.
 
@@ -451,6 +456,11 @@ def expval(
         chunk_size: simulate at most this many batch items at once. By default the whole
             batch runs at once when its working states fit in free memory (of the GPU for
             CUDA), and otherwise in the largest chunks that fit; results are the same.
+        initial_state: the state the circuit acts on instead of ``|0...0>``: statevectors
+            ``(*batch, 2**n)`` (normalised; batch dimensions broadcast with the
+            parameters'), or with ``noise`` also density matrices ``(*batch, 2**n, 2**n)``
+            (pass ``noise=NoiseModel()`` for noiseless mixed states). Gradients reach it
+            with ``backprop`` and ``adjoint``; shift rules refuse it when it requires grad.
 
     Returns:
         Real tensor of shape ``(*batch, len(observables))``.
@@ -461,7 +471,11 @@ def expval(
     """
     method = _choose_method(diff_method, shots, noise, backend)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
-    bound = bind(circuit, params, dtype, device, check=False)
+    if backend is not None and initial_state is not None:
+        raise QDLError("initial_state cannot be sent to an external backend; prepare the "
+                       "state with gates in the circuit instead")
+    bound = bind(circuit, params, dtype, device, check=False, initial_state=initial_state,
+                 density=noise is not None)
     if backend is not None:
         out = _backend_expval(backend, circuit, obs, bound, method)
     else:
@@ -494,12 +508,14 @@ def expval_with_stderr(
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
     noise: NoiseModel | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Shot estimates of :func:`expval` and their standard errors, from the same samples.
 
     Each Pauli term ``c_t P_t`` is measured ``shots`` times; with ``m_t`` its sample mean,
     the standard error of an observable is ``√(Σ_t c_t² (1 − m_t²)/(shots − 1))``. The
     estimates are differentiable as in :func:`expval` (parameter shift); the errors are not.
+    ``initial_state`` as in :func:`expval`.
 
     Returns:
         ``(estimates, stderr)``, both of shape ``(*batch, len(observables))``.
@@ -512,7 +528,8 @@ def expval_with_stderr(
         raise QDLError("expval_with_stderr needs shots=N (exact values have no shot error)")
     method = _choose_method(diff_method, shots, noise, None)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
-    bound = bind(circuit, params, dtype, device)
+    bound = bind(circuit, params, dtype, device, initial_state=initial_state,
+                 density=noise is not None)
     out = _evaluate(circuit, obs, bound, method, shots, _generator(shots, seed), noise,
                     stderr=True)
     out = out.reshape(*bound.batch_shape, 2 * len(obs))
@@ -578,21 +595,23 @@ def var(
     device: torch.device | str | None = None,
     shots: int | None = None,
     seed: int | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Variances ``<O²> − <O>²``: ``(*batch, len(observables))``.
 
     Exact values are differentiable by backprop. With ``shots``, each observable must be one
     Pauli word ``c·P`` (plus a constant): its eigenvalues are ``±c``, so the variance of the
     measured values is ``c²(1 − m²)`` from the shot estimate ``m`` of ``<P>``,
-    differentiable by parameter shift like :func:`expval`.
+    differentiable by parameter shift like :func:`expval`. ``initial_state``: statevectors
+    ``(*batch, 2**n)`` the circuit acts on, as in :func:`expval`.
 
     >>> var(Circuit(1).h(0), ["Z0", "X0"], dtype=torch.complex128).round(decimals=9).tolist()
     [1.0, 0.0]
     """
     obs = parse_observables(observables, circuit.n_qubits)
     if shots is not None:
-        return _shot_var(circuit, obs, params, dtype, device, shots, seed)
-    bound = bind(circuit, params, dtype, device)
+        return _shot_var(circuit, obs, params, dtype, device, shots, seed, initial_state)
+    bound = bind(circuit, params, dtype, device, initial_state=initial_state)
     psi = final_state(circuit, bound)
     mean = expectation(psi, obs)
     flat = -1, psi.shape[-1]
@@ -603,13 +622,14 @@ def var(
 
 def _shot_var(circuit: Circuit, obs: Sequence[Observable], params: Mapping | None,
               dtype: torch.dtype, device: torch.device | str | None, shots: int,
-              seed: int | None) -> torch.Tensor:
+              seed: int | None, initial_state: torch.Tensor | None) -> torch.Tensor:
     words = [[t for t in o.terms if t.paulis] for o in obs]
     if any(len(w) > 1 for w in words):
         raise QDLError("var with shots takes one Pauli word per observable (e.g. '0.5 Z0 Z1'); "
                        "for sums of words use the exact variance (shots=None)")
     texts = [" ".join(f"{p}{w}" for w, p in ws[0].paulis) if ws else "0" for ws in words]
-    m = expval(circuit, texts, params, dtype=dtype, device=device, shots=shots, seed=seed)
+    m = expval(circuit, texts, params, dtype=dtype, device=device, shots=shots, seed=seed,
+               initial_state=initial_state)
     coeffs = torch.tensor([ws[0].coeff if ws else 0.0 for ws in words], dtype=m.dtype,
                           device=m.device)
     return coeffs.square() * (1 - m.square())

@@ -211,3 +211,23 @@ def test_train_model_checks_arguments():
         train_model(model, torch.zeros(3, 2), torch.zeros(3), loss="hinge")
     with pytest.raises(qdl.QDLError, match="same"):
         train_model(model, torch.zeros(3, 2), torch.zeros(4))
+
+
+def test_qcnn_reads_states_like_the_circuit_on_them(rng):
+    """QCNN(embedding='state') gives head(<Z_readout>) of its circuit run on each state."""
+    torch.manual_seed(0)
+    model = QCNN(n_qubits=4, embedding="state", dtype=torch.float64)
+    psi = rng.normal(size=(3, 16)) + 1j * rng.normal(size=(3, 16))
+    psi = torch.tensor(psi / np.linalg.norm(psi, axis=-1, keepdims=True))
+    layer = model.quantum
+    params = dict(zip(layer.weight_names, layer.weights.detach(), strict=True))
+    out_states = qdl.state(layer.circuit, params, dtype=torch.complex128)  # from |0>: unused
+    assert out_states.shape == (16,)
+    phi = torch.stack([qdl.state(layer.circuit, params, initial_state=p,
+                                 dtype=torch.complex128) for p in psi])
+    wire = model.readout
+    sign = 1 - 2 * ((torch.arange(16) >> (3 - wire)) & 1)
+    z = (phi.abs().square() * sign).sum(-1, keepdim=True)
+    torch.testing.assert_close(model(psi), model.head(z))
+    with pytest.raises(qdl.QDLError, match="state inputs on 4 qubit"):
+        QCNN(n_qubits=4, embedding="state", n_features=8)

@@ -168,3 +168,41 @@ def test_input_hessian_matches_finite_differences_of_the_gradient(method):
         want[idx] = (grad_sum(x.detach() + d) - grad_sum(x.detach() - d)) / (2 * eps)
     tol = 1e-4 if method == "finite-diff" else 1e-7
     torch.testing.assert_close(h, want, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["backprop", "adjoint", "parameter-shift"])
+def test_state_input_layer_matches_numpy_and_trains(method):
+    """layer(ψ) is <O> of U(w)·ψ (numpy), and the weights get the reference's gradients."""
+    rng = np.random.default_rng(3)
+    c = qdl.Circuit(2).ry(0, "w0").cx(0, 1).rx(1, "w1")
+    layer = QuantumLayer(c, ["Z0", "X1"], state_input=True, diff_method=method,
+                         dtype=torch.complex128).double()
+    psi = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    psi /= np.linalg.norm(psi, axis=-1, keepdims=True)
+    out = layer(torch.tensor(psi))
+    w = layer.weights.detach().numpy()
+    z0 = np.kron(np.diag([1.0, -1.0]), np.eye(2))
+    x1 = np.kron(np.eye(2), np.array([[0.0, 1.0], [1.0, 0.0]]))
+
+    def ref(wv):
+        u = np.kron(np.eye(2), np.array([[np.cos(wv[1] / 2), -1j * np.sin(wv[1] / 2)],
+                                         [-1j * np.sin(wv[1] / 2), np.cos(wv[1] / 2)]]))
+        u = u @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+        u = u @ np.kron(np.array([[np.cos(wv[0] / 2), -np.sin(wv[0] / 2)],
+                                  [np.sin(wv[0] / 2), np.cos(wv[0] / 2)]]), np.eye(2))
+        phi = psi @ u.T
+        return np.stack([np.einsum("bi,ij,bj->b", phi.conj(), o, phi).real for o in (z0, x1)],
+                        -1)
+
+    np.testing.assert_allclose(out.detach().numpy(), ref(w), atol=1e-12)
+    out.sum().backward()
+    eps = 1e-6
+    want = [(ref(w + eps * np.eye(2)[i]).sum() - ref(w - eps * np.eye(2)[i]).sum()) / (2 * eps)
+            for i in range(2)]
+    np.testing.assert_allclose(layer.weights.grad.numpy(), want, atol=1e-6)
+
+
+def test_state_input_layer_refuses_feature_inputs():
+    """state_input with inputs=[...] is a QDLError (states replace features)."""
+    with pytest.raises(qdl.QDLError, match="reads states"):
+        QuantumLayer(_circuit(), ["Z0"], inputs=["x0"], state_input=True)

@@ -16,7 +16,7 @@ from qdl.templates import (
     remap,
 )
 
-EMBEDDINGS = ("angle", "amplitude")
+EMBEDDINGS = ("angle", "amplitude", "state")
 
 
 class QCNN(nn.Module):
@@ -31,6 +31,8 @@ class QCNN(nn.Module):
     * ``amplitude``: the ``2**n_qubits`` amplitudes of ``x / ‖x‖`` (zero-padded), prepared by
       :func:`qdl.templates.amplitude_embedding`; ``n_features <= 2**n_qubits``, and an
       all-zero sample raises ``QDLError``.
+    * ``state``: the inputs are quantum states, normalised statevectors ``(B, 2**n_qubits)``
+      (quantum data, e.g. ground states of a spin chain), on which the network acts directly.
 
     The only output of the circuit, ``⟨Z⟩`` of the readout wire, becomes ``n_classes``
     logits through ``Linear(1, n_classes)`` (a scale and a bias per class).
@@ -73,23 +75,31 @@ class QCNN(nn.Module):
         self.embedding = embedding
         most = n if embedding == "angle" else 2**n
         self.n_features = most if n_features is None else check_int(n_features, "n_features")
+        if embedding == "state" and self.n_features != most:
+            raise QDLError(f"state inputs on {n} qubit(s) have {most} amplitudes, got "
+                           f"n_features={self.n_features}")
         if self.n_features > most:
             raise QDLError(f"{embedding} embedding on {n} qubit(s) takes at most {most} "
                            f"features, got n_features={self.n_features}")
         net = qcnn(n)
+        self.readout = net.readout
+        encoder = None
         if embedding == "angle":  # wires beyond the features stay in |0>
             encoder = remap(angle_embedding(self.n_features, "y"), range(self.n_features), n)
-        else:
+        elif embedding == "amplitude":
             encoder = amplitude_embedding(n)
-        inputs = list(encoder.parameters)
-        self.readout = net.readout
-        self.quantum = QuantumLayer(encoder.extend(net.circuit), [net.observable], inputs,
-                                    diff_method=diff_method, init=init)
+        inputs = () if encoder is None else list(encoder.parameters)  # before extend() adds
+        self.quantum = QuantumLayer(
+            net.circuit if encoder is None else encoder.extend(net.circuit), [net.observable],
+            inputs, diff_method=diff_method, init=init, state_input=encoder is None)
         self.head = nn.Linear(1, self.n_classes)
         self.to(real_dtype(dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, n_classes)`` for features ``(B, n_features)``."""
+        """Logits ``(B, n_classes)`` for features ``(B, n_features)`` (states with the
+        ``state`` embedding)."""
+        if self.embedding == "state":
+            return self.head(self.quantum(x))
         x = check_features(x, self.n_features, "QCNN", module_dtype(self))
         if self.embedding == "amplitude":
             x = torch.stack(list(amplitude_angles(x, self.n_qubits).values()), -1)

@@ -46,6 +46,10 @@ class QuantumLayer(nn.Module):
         backend: evaluate on an external backend (e.g.
             :class:`qdl.interop.qiskit.QiskitEstimator`), gradients by parameter shift
             through it; see :func:`qdl.expval`.
+        state_input: the layer reads quantum states: ``layer(psi)`` runs the circuit on the
+            statevectors ``psi`` ``(*batch, 2**n)`` (density matrices ``(*batch, 2**n,
+            2**n)`` with ``noise``) instead of ``|0...0>``, and every circuit parameter is a
+            weight (``inputs`` must be empty).
 
     >>> c = Circuit(2).ry(0, "x0").ry(1, "x1").cx(0, 1).rx(0, "w0").rx(1, "w1")
     >>> layer = QuantumLayer(c, ["Z0", "Z1"], inputs=["x0", "x1"])
@@ -66,6 +70,7 @@ class QuantumLayer(nn.Module):
         shots: int | None = None,
         noise: NoiseModel | None = None,
         backend: Backend | None = None,
+        state_input: bool = False,
     ):
         super().__init__()
         self.circuit = Circuit.from_qasm(circuit) if isinstance(circuit, str) else circuit
@@ -74,6 +79,10 @@ class QuantumLayer(nn.Module):
         parse_observables(self.observables, self.circuit.n_qubits)
         self.diff_method = DiffMethod.parse(diff_method).value
         self.input_names = list(inputs)
+        self.state_input = bool(state_input)
+        if self.state_input and self.input_names:
+            raise QDLError("a state_input layer reads states, not features: give inputs=() "
+                           "(every circuit parameter is then a weight)")
         unknown = [n for n in self.input_names if n not in self.circuit.parameters]
         if unknown:
             raise QDLError(f"inputs {unknown} are not parameters of the circuit; its "
@@ -89,9 +98,19 @@ class QuantumLayer(nn.Module):
 
     def forward(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Outputs ``(*batch, len(observables))`` for features ``x`` of shape
-        ``(*batch, len(inputs))`` (no argument when the layer has no inputs)."""
+        ``(*batch, len(inputs))`` (no argument when the layer has no inputs), or for states
+        ``x`` of shape ``(*batch, 2**n)`` with ``state_input``."""
         # unbind is one autograd node for all weights; indexing would be one per weight.
         params = dict(zip(self.weight_names, self.weights.unbind(), strict=True))
+        dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
+        if self.state_input:
+            if x is None:
+                raise QDLError(f"this layer reads states: call it with a tensor of shape "
+                               f"(batch, {2**self.circuit.n_qubits})")
+            return expval(self.circuit, self.observables, params,
+                          diff_method=self.diff_method, dtype=dtype, shots=self.shots,
+                          device=self.weights.device, noise=self.noise, backend=self.backend,
+                          initial_state=x)
         if self.input_names:
             if x is None or x.shape[-1:] != (len(self.input_names),):
                 got = None if x is None else tuple(x.shape)
@@ -99,14 +118,14 @@ class QuantumLayer(nn.Module):
                                f"{len(self.input_names)}) for inputs {self.input_names}, "
                                f"got {got}")
             params.update(zip(self.input_names, x.unbind(-1), strict=True))
-        dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
         return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
                       dtype=dtype, shots=self.shots, device=self.weights.device,
                       noise=self.noise, backend=self.backend)
 
     def extra_repr(self) -> str:
         return (f"n_qubits={self.circuit.n_qubits}, gates={len(self.circuit)}, "
-                f"inputs={len(self.input_names)}, weights={len(self.weight_names)}, "
+                + ("state_input" if self.state_input else f"inputs={len(self.input_names)}")
+                + f", weights={len(self.weight_names)}, "
                 f"outputs={self.observables}, diff_method={self.diff_method!r}"
                 + (", noise" if self.noise is not None else "")
                 + (f", backend={type(self.backend).__name__}" if self.backend is not None

@@ -134,15 +134,20 @@ def state(
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The circuit's output statevector, shape ``(*batch, 2**n_qubits)``.
 
-    Differentiable by autograd with respect to every parameter tensor.
+    ``initial_state`` (``(*batch, 2**n)``, normalised) is the state the circuit acts on
+    instead of ``|0...0>``; its batch dimensions broadcast with the parameters'.
+    Differentiable by autograd with respect to every parameter tensor and the initial state.
 
     >>> state(Circuit(2).h(0).cx(0, 1)).abs().square().round(decimals=6).tolist()
     [0.5, 0.0, 0.0, 0.5]
+    >>> state(Circuit(1).x(0), initial_state=torch.tensor([0.6, 0.8])).real.tolist()
+    [0.800000011920929, 0.6000000238418579]
     """
-    bound = bind(circuit, params, dtype, device)
+    bound = bind(circuit, params, dtype, device, initial_state=initial_state)
     psi = final_state(circuit, bound).reshape(2**circuit.n_qubits, bound.batch).T
     return psi.reshape(*bound.batch_shape, 2**circuit.n_qubits)
 
@@ -161,19 +166,21 @@ def density_matrix(
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The output density matrix, shape ``(*batch, 2**n, 2**n)``, with ``noise`` channels.
 
-    Differentiable by autograd (backprop) with respect to every parameter tensor. Readout
-    errors do not change the state; they act on :func:`probs`, :func:`sample` and
-    :func:`qdl.expval`.
+    Differentiable by autograd (backprop) with respect to every parameter tensor and the
+    ``initial_state`` (statevectors ``(*batch, 2**n)`` or density matrices
+    ``(*batch, 2**n, 2**n)``). Readout errors do not change the state; they act on
+    :func:`probs`, :func:`sample` and :func:`qdl.expval`.
 
     >>> from qdl.noise import NoiseModel, depolarizing
     >>> density_matrix(Circuit(1).x(0), noise=NoiseModel().add("x", depolarizing(0.5))
     ...                ).real.tolist()
     [[0.25, 0.0], [0.0, 0.75]]
     """
-    bound = bind(circuit, params, dtype, device)
+    bound = bind(circuit, params, dtype, device, initial_state=initial_state, density=True)
     rho = as_matrix(noisy_state(circuit, bound, noise))
     return rho.reshape(*bound.batch_shape, *rho.shape[1:])
 
@@ -186,15 +193,18 @@ def probs(
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
     noise: NoiseModel | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Probabilities of the basis states of ``wires`` (default all): ``(*batch, 2**k)``.
 
-    With ``noise`` the circuit runs as a density matrix and readout errors apply.
+    With ``noise`` the circuit runs as a density matrix and readout errors apply; then
+    ``initial_state`` may also be density matrices (see :func:`state` for statevectors).
 
     >>> probs(Circuit(2).x(1), wires=[1]).tolist()
     [0.0, 1.0]
     """
-    bound = bind(circuit, params, dtype, device)
+    bound = bind(circuit, params, dtype, device, initial_state=initial_state,
+                 density=noise is not None)
     p = _probabilities(circuit, bound, wires, noise)
     return p.reshape(*bound.batch_shape, p.shape[-1])
 
@@ -216,15 +226,17 @@ def sample(
     seed: int | None = None,
     dtype: torch.dtype = torch.complex64,
     noise: NoiseModel | None = None,
+    initial_state: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Measured bits ``(*batch, shots, len(wires))`` (int64, wire order as given).
 
     With ``noise`` the samples come from the noisy distribution, readout errors included.
+    ``initial_state`` as in :func:`probs`.
 
     >>> sample(Circuit(2).x(0), shots=3, seed=1).tolist()
     [[1, 0], [1, 0], [1, 0]]
     """
-    bound = bind(circuit, params, dtype)
+    bound = bind(circuit, params, dtype, initial_state=initial_state, density=noise is not None)
     wires = list(range(circuit.n_qubits)) if wires is None else list(wires)
     generator = make_generator(seed)
     with torch.no_grad():

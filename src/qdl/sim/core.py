@@ -88,12 +88,16 @@ class Bound:
         batch_shape: the broadcast batch shape users see (``()`` when unbatched).
         dtype: complex dtype of the state.
         device: where the run happens.
+        initial: the state the circuit acts on instead of ``|0...0>``, batch-last: a
+            statevector ``(2,)*n + (B,)`` or a density matrix ``(2,)*2n + (B,)``; ``None``
+            for ``|0...0>``.
     """
 
     env: dict[str, torch.Tensor]
     batch_shape: tuple[int, ...]
     dtype: torch.dtype
     device: torch.device
+    initial: torch.Tensor | None = None
 
     @property
     def batch(self) -> int:
@@ -110,7 +114,8 @@ class Bound:
         if size >= self.batch or not self.batch_shape:
             return [self]
         return [Bound({n: t[i:i + size] if t.dim() else t for n, t in self.env.items()},
-                      (min(size, self.batch - i),), self.dtype, self.device)
+                      (min(size, self.batch - i),), self.dtype, self.device,
+                      None if self.initial is None else self.initial[..., i:i + size])
                 for i in range(0, self.batch, size)]
 
 
@@ -120,8 +125,14 @@ def bind(
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
     check: bool = True,
+    initial_state: torch.Tensor | None = None,
+    density: bool = False,
 ) -> Bound:
     """Check ``params`` against the circuit's parameters and broadcast their batch shapes.
+
+    ``initial_state`` (statevectors ``(*batch, 2**n)``, or with ``density`` also density
+    matrices ``(*batch, 2**n, 2**n)``) is checked by :func:`check_state` and its batch
+    dimensions broadcast with the parameters'.
 
     Also checks (unless ``check`` is false: nothing will be simulated here, e.g. for an
     external backend), before anything is allocated, that the state fits in free memory.
@@ -132,6 +143,43 @@ def bind(
     if dtype not in REAL:
         raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
     params = dict(params or {})
+    _check_names(circuit, params)
+    if device is None:
+        device = next((v.device for v in (*params.values(), initial_state)
+                       if isinstance(v, torch.Tensor)), "cpu")
+    device = check_device(device)
+    tensors = {n: _as_real(n, v, REAL[dtype], device) for n, v in params.items()}
+    n = circuit.n_qubits
+    start = None if initial_state is None else check_state(initial_state, n, dtype, device,
+                                                           density)
+    matrix = start is not None and is_density(start, n, density)
+    shapes = {k: t.shape for k, t in tensors.items()}
+    if start is not None:
+        shapes["initial_state"] = start.shape[:-2] if matrix else start.shape[:-1]
+    try:
+        batch_shape = tuple(torch.broadcast_shapes(*shapes.values()))
+    except RuntimeError:
+        raise QDLError(f"parameter batch shapes do not broadcast: "
+                       f"{ {k: tuple(v) for k, v in shapes.items()} }") from None
+    # Each batched parameter is expanded to the whole batch below (a broadcast view of 10**11
+    # elements costs nothing until then): count that, and the outputs, before allocating.
+    batch = math.prod(batch_shape)
+    copies = 2 + sum(1 for t in tensors.values() if t.dim())
+    check_allocation(copies * 8.0 * batch, f"{len(tensors)} parameter(s) broadcast to batch "
+                     f"{batch_shape}", device, "use a smaller batch")
+    # Inside torch.func / torch.compile a value cannot steer Python: the check is skipped
+    # there (a NaN angle then gives NaN outputs, never a wrong finite number).
+    if tensors and not tracing():
+        _check_finite(tensors)
+    env = {k: t.expand(batch_shape).reshape(-1) if t.dim() else t for k, t in tensors.items()}
+    initial = None if start is None else _batch_last(start, n, matrix, batch_shape)
+    bound = Bound(env, batch_shape, dtype, device, initial)
+    if check:
+        check_memory(n, bound.batch, dtype, device)
+    return bound
+
+
+def _check_names(circuit: Circuit, params: Mapping[str, object]) -> None:
     names = circuit.parameters
     missing = [n for n in names if n not in params]
     extra = [n for n in params if n not in names]
@@ -141,31 +189,72 @@ def bind(
     if extra:
         raise QDLError(f"unknown parameter(s) {', '.join(map(str, extra))}; the circuit's "
                        f"parameters are {list(names)}")
-    real = REAL[dtype]
-    if device is None:
-        device = next((v.device for v in params.values() if isinstance(v, torch.Tensor)), "cpu")
-    device = check_device(device)
-    tensors = {n: _as_real(n, v, real, device) for n, v in params.items()}
-    try:
-        batch_shape = torch.broadcast_shapes(*(t.shape for t in tensors.values()))
-    except RuntimeError:
-        shapes = {n: tuple(t.shape) for n, t in tensors.items()}
-        raise QDLError(f"parameter batch shapes do not broadcast: {shapes}") from None
-    # Each batched parameter is expanded to the whole batch below (a broadcast view of 10**11
-    # elements costs nothing until then): count that, and the outputs, before allocating.
-    batch = math.prod(batch_shape)
-    copies = 2 + sum(1 for t in tensors.values() if t.dim())
-    check_allocation(copies * 8.0 * batch, f"{len(tensors)} parameter(s) broadcast to batch "
-                     f"{tuple(batch_shape)}", device, "use a smaller batch")
-    # Inside torch.func / torch.compile a value cannot steer Python: the check is skipped
-    # there (a NaN angle then gives NaN outputs, never a wrong finite number).
-    if tensors and not tracing():
-        _check_finite(tensors)
-    env = {n: t.expand(batch_shape).reshape(-1) if t.dim() else t for n, t in tensors.items()}
-    bound = Bound(env, tuple(batch_shape), dtype, device)
-    if check:
-        check_memory(circuit.n_qubits, bound.batch, dtype, device)
-    return bound
+
+
+def check_state(psi: object, n_qubits: int, dtype: torch.dtype, device: torch.device,
+                density: bool = False) -> torch.Tensor:
+    """``psi`` as a ``dtype`` tensor on ``device``, checked to be a state of ``n_qubits``.
+
+    A statevector batch ``(*batch, 2**n)``, normalised; with ``density`` (the noisy path) a
+    tensor ending in ``(2**n, 2**n)`` is a batch of density matrices instead, Hermitian with
+    unit trace. ``QDLError`` naming what is wrong otherwise.
+
+    >>> check_state(torch.tensor([1.0, 1.0]), 1, torch.complex64, torch.device("cpu"))
+    Traceback (most recent call last):
+    qdl.errors.QDLError: initial_state is not normalised: its squared norm is 2 ...
+    """
+    if isinstance(psi, np.ndarray):
+        psi = torch.from_numpy(psi)
+    dim = 2**n_qubits
+    if not isinstance(psi, torch.Tensor) or psi.dtype == torch.bool:
+        raise QDLError(f"initial_state must be a complex tensor of shape (*batch, {dim}), got "
+                       f"{type(psi).__name__}")
+    if psi.dim() == 0 or psi.shape[-1] != dim or psi.numel() == 0:
+        matrices = f" or (*batch, {dim}, {dim}) (density matrices)" if density else ""
+        raise QDLError(f"initial_state must have shape (*batch, {dim}) (statevectors of "
+                       f"{n_qubits} qubits){matrices}, got {tuple(psi.shape)}")
+    if psi.dtype != dtype or psi.device != device:
+        check_allocation(16.0 * psi.numel(), f"initial_state of shape {tuple(psi.shape)}",
+                         device, "use a smaller batch")
+    psi = psi.to(device=device, dtype=dtype)
+    if not tracing():
+        _check_normalised(psi, is_density(psi, n_qubits, density))
+    return psi
+
+
+def is_density(psi: torch.Tensor, n_qubits: int, density: bool) -> bool:
+    """Whether a checked ``initial_state`` holds density matrices (only on the noisy path)."""
+    return density and psi.dim() >= 2 and psi.shape[-2] == 2**n_qubits
+
+
+def _check_normalised(psi: torch.Tensor, matrix: bool) -> None:
+    tol = 1e-4 if psi.dtype == torch.complex64 else 1e-8
+    values = psi.detach()
+    if not bool(torch.isfinite(torch.view_as_real(values)).all()):
+        raise QDLError("initial_state contains NaN or inf values")
+    if not matrix:
+        error = (values.abs().square().sum(-1) - 1).reshape(-1)
+        worst = int(error.abs().argmax())
+        if abs(float(error[worst])) > tol:
+            raise QDLError(f"initial_state is not normalised: its squared norm is "
+                           f"{1 + float(error[worst]):.6g} (tolerance {tol:g}); divide it by "
+                           "its norm")
+        return
+    skew = float((values - values.mT.conj()).abs().max())
+    trace = float((values.diagonal(dim1=-2, dim2=-1).sum(-1) - 1).abs().max())
+    if skew > tol or trace > tol:
+        raise QDLError(f"initial_state as density matrices must be Hermitian with unit trace "
+                       f"(largest |ρ - ρ†| {skew:.3g}, largest |tr ρ - 1| {trace:.3g}; "
+                       f"tolerance {tol:g})")
+
+
+def _batch_last(psi: torch.Tensor, n: int, matrix: bool, batch_shape: tuple[int, ...]
+                ) -> torch.Tensor:
+    """``(*batch, 2**n)`` -> ``(2,)*n + (B,)``; matrices -> ``(2,)*2n + (B,)``."""
+    size = 4**n if matrix else 2**n
+    tail = (2**n, 2**n) if matrix else (2**n,)
+    flat = psi.expand(*batch_shape, *tail).reshape(-1, size)
+    return flat.T.reshape((2,) * (2 * n if matrix else n) + (flat.shape[0],))
 
 
 def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:

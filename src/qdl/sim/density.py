@@ -71,13 +71,26 @@ def density_run(steps: Sequence[Step], tensors: Sequence[torch.Tensor | None], n
     check_density_memory(n_qubits, bound)
     if noise is not None:
         noise.check_wires(n_qubits)
-    rho = zero_state(2 * n_qubits, bound.batch, bound.dtype, bound.device)
+    rho = density_start(n_qubits, bound)
     for step, tensor in zip(steps, tensors, strict=True):
         rho = apply_gate(rho, step, tensor)
         if noise is not None:
             for channel, wires in noise.after(step.op.name, step.op.wires):
                 rho = apply_channel(rho, channel, wires)
     return rho
+
+
+def density_start(n_qubits: int, bound: Bound) -> torch.Tensor:
+    """``bound.initial`` as a density matrix ``(2,)*2n + (B,)`` (``|ψ><ψ|`` for a
+    statevector), or ``|0..0><0..0|``."""
+    start = bound.initial
+    if start is None:
+        return zero_state(2 * n_qubits, bound.batch, bound.dtype, bound.device)
+    if start.dim() == 2 * n_qubits + 1:
+        return start
+    flat = start.reshape(2**n_qubits, -1)
+    rho = flat[:, None, :] * flat.conj()[None, :, :]
+    return rho.reshape((2,) * (2 * n_qubits) + (flat.shape[-1],))
 
 
 def check_density_memory(n_qubits: int, bound: Bound) -> None:

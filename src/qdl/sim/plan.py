@@ -130,13 +130,15 @@ PlanItem = Block | Perm | Prep | Step
 
 
 @lru_cache(maxsize=256)
-def fuse(steps: tuple[Step, ...], n_qubits: int, width: int = FUSE_WIDTH) -> tuple[PlanItem, ...]:
+def fuse(steps: tuple[Step, ...], n_qubits: int, width: int = FUSE_WIDTH, prep: bool = True
+         ) -> tuple[PlanItem, ...]:
     """Fuse a step sequence into an equivalent, shorter plan.
 
     Single-qubit gates are collected per wire until a multi-qubit gate touches any wire, then
     emitted as :class:`Block` s of up to ``width`` contiguous wires (collected gates on other
     wires commute with the multi-qubit gate, so flushing them all keeps the order exact).
-    Runs of two or more multi-qubit permutation gates become one :class:`Perm`.
+    Runs of two or more multi-qubit permutation gates become one :class:`Perm`. With
+    ``prep`` (the run starts from ``|0...0>``) the leading blocks become a :class:`Prep`.
     """
     plan: list[PlanItem] = []
     pending: dict[int, list[Step]] = {}
@@ -156,7 +158,7 @@ def fuse(steps: tuple[Step, ...], n_qubits: int, width: int = FUSE_WIDTH) -> tup
     plan.extend(_flush_blocks(pending, width))
     plan.extend(_flush_perms(perms, n_qubits))
     lead = 0
-    while lead < len(plan) and isinstance(plan[lead], Block):
+    while prep and lead < len(plan) and isinstance(plan[lead], Block):
         lead += 1
     if lead:
         plan[:lead] = [Prep(tuple(plan[:lead]), n_qubits)]  # type: ignore[arg-type]
@@ -220,7 +222,9 @@ def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor |
     built = iter(_block_tensors(blocks, bound)) if blocks else iter(())
     out: list[torch.Tensor | None] = []
     for item in items:
-        if isinstance(item, Prep):
+        if isinstance(item, Prep) and not item.blocks:
+            out.append(bound.initial)  # the given initial state (see plan_for)
+        elif isinstance(item, Prep):
             out.append(_product_state(item, [next(built) for _ in item.blocks], bound))
         elif isinstance(item, Block):
             out.append(next(built))
@@ -351,8 +355,16 @@ def apply_into(
     return new, spare
 
 
-def plan_for(circuit: Circuit) -> tuple[PlanItem, ...]:
-    """The fused execution plan of a circuit (cached on its op sequence)."""
+def plan_for(circuit: Circuit, initial: bool = False) -> tuple[PlanItem, ...]:
+    """The fused execution plan of a circuit (cached on its op sequence).
+
+    With ``initial`` the run starts from a given state: the plan opens with an empty
+    :class:`Prep` whose tensor is that state (``bound.initial`` in :func:`plan_tensors`), so
+    the adjoint method returns its gradient like any other input's.
+    """
+    if initial:
+        return (Prep((), circuit.n_qubits),
+                *fuse(compile_circuit(circuit), circuit.n_qubits, prep=False))
     return fuse(compile_circuit(circuit), circuit.n_qubits)
 
 
@@ -360,12 +372,15 @@ def run(
     items: Sequence[PlanItem], tensors: Sequence[torch.Tensor | None], n_qubits: int,
     bound: Bound
 ) -> torch.Tensor:
-    """Apply steps or plan items to |0...0>; returns the state ``(2, ..., 2, B)``."""
-    owned = not (items and isinstance(items[0], Prep))
-    if owned:
-        state = zero_state(n_qubits, bound.batch, bound.dtype, bound.device)
-    else:
+    """Apply steps or plan items to ``bound.initial`` (default |0...0>); returns the state
+    ``(2, ..., 2, B)``. A leading :class:`Prep` item supplies the starting state instead."""
+    owned = not (items and isinstance(items[0], Prep)) and bound.initial is None
+    if items and isinstance(items[0], Prep):
         state, items, tensors = tensors[0], items[1:], tensors[1:]
+    elif bound.initial is not None:
+        state = bound.initial
+    else:
+        state = zero_state(n_qubits, bound.batch, bound.dtype, bound.device)
     spare = None if torch.is_grad_enabled() else torch.empty(
         state.shape, dtype=state.dtype, device=state.device)
     for item, tensor in zip(items, tensors, strict=True):
@@ -375,6 +390,7 @@ def run(
 
 
 def final_state(circuit: Circuit, bound: Bound) -> torch.Tensor:
-    """The circuit's output state ``(2, ..., 2, B)`` with autograd through every angle."""
-    plan = plan_for(circuit)
+    """The circuit's output state ``(2, ..., 2, B)`` with autograd through every angle (and
+    ``bound.initial``)."""
+    plan = plan_for(circuit, bound.initial is not None)
     return run(plan, plan_tensors(plan, bound), circuit.n_qubits, bound)
