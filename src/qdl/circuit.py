@@ -15,6 +15,19 @@ from qdl.expr import Binary, Expr, Func, Sym, as_expr, binary, func
 from qdl.gates import GATES, lookup
 
 MAX_QUBITS = 64
+
+# Format converters, filled in by the interop layer (qdl.interop registers them on import,
+# and ``import qdl`` imports it). The circuit layer never imports interop, which sits above
+# it: the Circuit.from_qasm / to_qasm / from_qiskit / to_qiskit conveniences look the
+# converter up here instead (dependency inversion), so the layer contract needs no exception.
+CONVERTERS: dict[str, Callable[..., object]] = {}
+
+
+def _converter(name: str) -> Callable[..., object]:
+    try:
+        return CONVERTERS[name]
+    except KeyError:
+        raise QDLError(f"no {name} converter registered: import qdl.interop first") from None
 """The widest circuit QDL represents: a state of n qubits holds 2**n amplitudes, so the
 simulator's memory check refuses far fewer; this bound keeps sizes from input cheap to check."""
 
@@ -209,30 +222,22 @@ class Circuit:
     def from_qasm(cls, text: str, **options: int) -> Circuit:
         """Read OpenQASM 3 (or 2.0) source; see :func:`qdl.interop.qasm.from_qasm` for the
         options (``max_ops``)."""
-        from qdl.interop.qasm import from_qasm
-
-        return from_qasm(text, **options)
+        return _converter("from_qasm")(text, **options)  # type: ignore[return-value]
 
     def to_qasm(self, version: int = 3) -> str:
         """OpenQASM 3 source (``version=2``: OpenQASM 2.0, see :func:`qdl.interop.qasm.to_qasm`);
         ``Circuit.from_qasm(c.to_qasm())`` is equivalent to ``c``."""
-        from qdl.interop.qasm import to_qasm
-
-        return to_qasm(self, version=version)
+        return _converter("to_qasm")(self, version=version)  # type: ignore[return-value]
 
     @classmethod
     def from_qiskit(cls, qc: object) -> Circuit:
         """Read a ``qiskit.QuantumCircuit``; see :func:`qdl.interop.qiskit.from_qiskit`."""
-        from qdl.interop.qiskit.circuits import from_qiskit
-
-        return from_qiskit(qc)
+        return _converter("from_qiskit")(qc)  # type: ignore[return-value]
 
     def to_qiskit(self) -> object:
         """This circuit as a ``qiskit.QuantumCircuit``; see :func:`qdl.interop.qiskit.to_qiskit`.
         """
-        from qdl.interop.qiskit.circuits import to_qiskit
-
-        return to_qiskit(self)
+        return _converter("to_qiskit")(self)
 
     def _key(self) -> tuple:
         return (self.n_qubits, tuple(self._ops), tuple(self.parameters))

@@ -247,6 +247,8 @@ def func(name: str, arg: Expr) -> Expr:
 
 def _number(value: float) -> str:
     """Shortest exact text of a float, using ``pi`` for simple multiples of pi."""
+    if not abs(value) < 1e6:  # huge multiples of pi are longer than the number (and overflow)
+        return repr(float(value))
     for denom in (1, 2, 3, 4, 8, 16):
         mult = value * denom / math.pi
         k = round(mult)

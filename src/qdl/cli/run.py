@@ -35,12 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     run_p.set_defaults(handler=run)
     draw = sub.add_parser("draw", help="print a text drawing of a QASM circuit")
     draw.add_argument("file")
-    draw.set_defaults(handler=lambda args: print(read_circuit(args.file)))
+    draw.set_defaults(handler=lambda args: print(read_circuit(args.file, args.max_ops)))
+    for parser in (run_p, draw):
+        parser.add_argument("--max-ops", type=int, metavar="N",
+                            help="operation budget of the reader (default: 100,000, or 16 per "
+                                 "character of a longer file)")
 
 
-def read_circuit(path: str) -> Circuit:
+def read_circuit(path: str, max_ops: int | None = None) -> Circuit:
+    """The circuit of a QASM file ('-': stdin); ``max_ops`` as in ``Circuit.from_qasm``."""
+    options = {} if max_ops is None else {"max_ops": max_ops}
     if path == "-":
-        return Circuit.from_qasm(sys.stdin.read())
+        return Circuit.from_qasm(sys.stdin.read(), **options)
     file = Path(path)
     if not file.is_file():
         raise QDLError(f"no such file: {path}")
@@ -48,7 +54,7 @@ def read_circuit(path: str) -> Circuit:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise QDLError(f"cannot read {path}: {exc}") from None
-    return Circuit.from_qasm(text)
+    return Circuit.from_qasm(text, **options)
 
 
 def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -69,7 +75,7 @@ def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.T
 
 def run(args: argparse.Namespace) -> None:
     """Print expectation values (and gradients) for ``qdl run``."""
-    circuit = read_circuit(args.file)
+    circuit = read_circuit(args.file, args.max_ops)
     dtype = DTYPES[args.dtype]
     params = _parse_params(args.param, dtype)
     values = expval(circuit, args.observable, params, diff_method=args.diff_method,

@@ -22,7 +22,8 @@ rejected with the line that uses them.
 Hostile input costs no more than its size: limits are checked before the work is done.
 Registers hold at most :data:`~qdl.circuit.MAX_QUBITS` qubits in all; a program expands
 (custom gates inlined, ``pow(k) @`` repeated, broadcasts and slices unrolled) to at most
-``max_ops`` operations (default :data:`MAX_OPS`, checked on counts before any expansion);
+``max_ops`` operations (by default :data:`MAX_OPS` or :data:`OPS_PER_CHAR` per character of
+the text, whichever is more; checked on counts before anything is expanded);
 angle expressions nest at most :data:`MAX_EXPR_DEPTH` levels and hold at most
 :data:`MAX_EXPR_SIZE` terms after parameters are substituted; numbers must be finite float64
 values. Each limit ends in a :class:`~qdl.errors.QDLError` naming the line, the size and the
@@ -44,11 +45,16 @@ from qdl.errors import QDLError
 from qdl.expr import Binary, Const, Expr, Func, Sym, binary, func
 from qdl.gates import GATES, STDGATES, GateSpec, lookup
 
-__all__ = ["MAX_EXPR_DEPTH", "MAX_EXPR_SIZE", "MAX_OPS", "from_qasm", "to_qasm", "to_qasm2"]
+__all__ = ["MAX_EXPR_DEPTH", "MAX_EXPR_SIZE", "MAX_OPS", "OPS_PER_CHAR", "from_qasm", "to_qasm",
+           "to_qasm2"]
 
-MAX_OPS = 10_000_000
-"""Default operation budget of :func:`from_qasm` (its ``max_ops``): the most operations a
-program may expand to, and the most one gate definition may expand to."""
+MAX_OPS = 100_000
+"""Operation budget of :func:`from_qasm` for small programs: a program may expand to
+``max(MAX_OPS, OPS_PER_CHAR * len(text))`` operations unless ``max_ops`` says otherwise."""
+OPS_PER_CHAR = 16
+"""Operations each character of a program adds to the default budget, so that a large file is
+never refused for its size (a broadcast ``h q;`` on 64 qubits gives 13 per character) while a
+short one cannot describe more work than ``MAX_OPS`` (``pow(10**9) @ x q[0];``)."""
 MAX_EXPR_DEPTH = 100
 """How deeply an angle expression may nest (operators, functions, unary minus)."""
 MAX_EXPR_SIZE = 1000
@@ -117,6 +123,10 @@ _UNSUPPORTED: dict[type, str] = {
     ast.ExpressionStatement: "expression statements (such as subroutine calls) are not supported",
     ast.CompoundStatement: "scoped blocks { ... } are not supported; remove the braces",
 }
+_BUDGET = (
+    " (by default 100,000, or 16 per character of a longer program); to read a larger circuit "
+    "pass from_qasm(text, max_ops=...) or qdl run/draw --max-ops"
+)
 _RESET = (
     "reset is not supported; QDL simulates pure states that start in |0...0>, so remove the "
     "reset or use a fresh qubit"
@@ -581,9 +591,9 @@ class _Program:
         self.check_call(gate, name, mods, len(args), wires, line)
         count = _count(gate, mods)
         if body.count + count > self.max_ops:
-            raise _err(line, f"gate '{body.name}' expands to more than {self.max_ops} operations "
-                             f"(here '{name}' adds {_amount(count)}), past the operation budget "
-                             "max_ops; pass from_qasm(text, max_ops=...) to read larger circuits")
+            raise _err(line, f"gate '{body.name}' expands to {_amount(body.count + count)} "
+                             f"operations or more (here '{name}' adds {_amount(count)}), past "
+                             f"the operation budget of {self.max_ops}{_BUDGET}")
         if count <= _EAGER_OPS:
             body.items += self.expand(gate, mods, args, wires, line)
         else:
@@ -616,8 +626,7 @@ class _Program:
         total = len(self.ops) + len(rows) * _count(gate, mods)
         if total > self.max_ops:
             raise _err(line, f"gate '{name}' brings the circuit to {_amount(total)} operations, "
-                             f"past the operation budget of {self.max_ops} (max_ops); pass "
-                             "from_qasm(text, max_ops=...) to read a larger circuit")
+                             f"past the operation budget of {self.max_ops}{_BUDGET}")
         for row in rows:
             if self.measured:
                 self._check_unmeasured(name, row, line)
@@ -1456,7 +1465,7 @@ def _check_nesting(text: str, offset: int) -> None:
                        f"the expression {what}; simplify it or split it with const declarations")
 
 
-def from_qasm(text: str, *, max_ops: int = MAX_OPS) -> Circuit:
+def from_qasm(text: str, *, max_ops: int | None = None) -> Circuit:
     """Read an OpenQASM 3 (or 2.0) program into a :class:`~qdl.circuit.Circuit`.
 
     ``input float`` declarations become free parameters; measurements at the end are
@@ -1470,7 +1479,8 @@ def from_qasm(text: str, *, max_ops: int = MAX_OPS) -> Circuit:
         text: the program source.
         max_ops: operation budget: the most operations the program may expand to (gate
             definitions inlined, ``pow(k) @`` repeated, broadcasts and slices unrolled),
-            checked on counts before expanding; default :data:`MAX_OPS` (10 million).
+            checked on counts before expanding. Default: ``max(MAX_OPS, OPS_PER_CHAR *
+            len(text))``, 100,000 for short programs.
 
     Returns:
         The circuit; wires are numbered in declaration order of the qubit registers.
@@ -1479,7 +1489,7 @@ def from_qasm(text: str, *, max_ops: int = MAX_OPS) -> Circuit:
         QDLError: on syntax errors, unknown gates, wrong arity, out-of-range qubits,
             unsupported features (reset, mid-circuit measurement, classical control, ...), and
             programs past a limit (more than 64 qubits, more than ``max_ops`` operations,
-            expressions nested too deeply, infinite numbers).
+            expressions nested too deeply or too long, infinite numbers).
 
     >>> c = from_qasm('OPENQASM 3; include "stdgates.inc"; input float[64] theta; '
     ...               'qubit[2] q; h q[0]; cx q[0], q[1]; rx(2*theta + 0.1) q[1];')
@@ -1491,7 +1501,9 @@ def from_qasm(text: str, *, max_ops: int = MAX_OPS) -> Circuit:
     """
     if not isinstance(text, str):
         raise QDLError(f"from_qasm expects the program text as a str, got {type(text).__name__}")
-    if not isinstance(max_ops, int) or isinstance(max_ops, bool) or max_ops < 0:
+    if max_ops is None:
+        max_ops = max(MAX_OPS, OPS_PER_CHAR * len(text))
+    elif not isinstance(max_ops, int) or isinstance(max_ops, bool) or max_ops < 0:
         raise QDLError(f"max_ops must be a non-negative int, got {max_ops!r}")
     program = _Program(v2=_detect_v2(text), max_ops=max_ops)
     _read(text, program)
