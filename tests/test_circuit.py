@@ -193,6 +193,29 @@ def test_draw_truncates_wide_circuits():
     assert all(len(line) == 50 and line.endswith("…") for line in lines)
 
 
+def test_draw_lays_out_only_the_columns_that_show(monkeypatch):
+    """A long circuit is drawn like its visible start: labels only for the shown columns."""
+    c = Circuit(2)
+    for _ in range(50_000):
+        c.rx(0, "theta").cx(0, 1)
+    start = Circuit(2, c.ops[:60])
+    calls = []
+    real = qdl.circuit._cells
+    monkeypatch.setattr(qdl.circuit, "_cells", lambda op: calls.append(op) or real(op))
+    assert draw(c) == draw(start)
+    assert len(calls) <= 2 * 60  # the 100,000 ops beyond the width are never labelled
+
+
+def test_circuit_width_is_capped():
+    """Circuit(n) refuses more than MAX_QUBITS qubits with the size and the limit."""
+    assert Circuit(qdl.circuit.MAX_QUBITS).n_qubits == 64
+    with pytest.raises(QDLError, match=r"Circuit\(1000000000\): more qubits than QDL can "
+                                       r"simulate \(at most 64"):
+        Circuit(10**9)
+    with pytest.raises(QDLError, match=r"Circuit\(about 2\^1328\)"):
+        Circuit(10**400)
+
+
 def test_equality_and_hash():
     """Circuits with the same ops, width and parameters are equal and hash alike."""
     a = Circuit(2).h(0).cx(0, 1).rx(1, 2 * Sym("t") + 0.1)

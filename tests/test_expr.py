@@ -126,6 +126,12 @@ def test_constant_text_is_exact(value):
     assert _eval_text(Const(value).qasm(), {}) == value
 
 
+def test_huge_constants_print_as_numbers():
+    """Constants near the float64 limit print plainly (no overflowing multiple of pi)."""
+    assert Const(1e308).qasm() == "1e+308" and Const(-1.7e308).qasm() == "-1.7e+308"
+    assert Const(1e6 * math.pi).qasm() == repr(1e6 * math.pi)
+
+
 _CONSTS = [0.5, -1.5, 2.0, 1e-3, math.pi, math.pi / 2, -math.pi / 4, 3 * math.pi / 4, 2 * math.pi]
 
 

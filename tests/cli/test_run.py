@@ -96,3 +96,14 @@ def test_shots_estimate_close(qasm_file, capsys):
     value = json.loads(capsys.readouterr().out)["expval"][0]
     exact = math.cos(0.7)
     assert abs(value - exact) < 5 * math.sqrt((1 - exact**2) / shots)
+
+
+def test_draw_max_ops(tmp_path, capsys):
+    """The reader's operation budget: refused in one line by default, --max-ops raises it."""
+    path = tmp_path / "pow.qasm"
+    path.write_text('OPENQASM 3;\ninclude "stdgates.inc";\nqubit q;\npow(150000) @ x q;\n')
+    assert main(["draw", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "past the operation budget of 100000" in err
+    assert main(["draw", str(path), "--max-ops", "150000"]) == 0
+    assert capsys.readouterr().out.startswith("q0: ─X──X──X─")

@@ -518,3 +518,104 @@ def test_to_qasm_with_expressions_reads_in_qiskit():
     bound = qc.assign_parameters({p: {"a": 0.4, "b": -0.9}[p.name] for p in qc.parameters})
     ref = Statevector(bound).reverse_qargs().data
     np.testing.assert_allclose(state(c, {"a": 0.4, "b": -0.9}), ref, atol=1e-9)
+
+
+# ---- limits: refused before the work, with the size and the limit --------------------------
+
+LIMITS = [
+    ("qubit[65] q;", "register q[65] brings the program to 65 qubits, more than QDL can "
+     "simulate (at most 64"),
+    ("qubit[40] a;\nqubit[25] b;", "register b[25] brings the program to 65 qubits"),
+    ("qubit[" + "9" * 400 + "] q;", "register q[about 10^400] brings"),
+    ("qubit[" + "9" * 5000 + "] q;", "an integer literal has more than 4300 digits"),
+    ("h $64;", "physical qubit $64 is beyond the 64 qubits"),
+    ("h $" + "9" * 5000 + ";", "physical qubit $99999999999... (5000 digits) is beyond"),
+    ("qubit[2] q;\nh q[0:100000];", "qubit index 100000 is out of range for register 'q'"),
+    ("qubit[2] q;\nh q[-5:1];", "qubit index -5 is out of range"),
+    ("qubit q;\npow(100001) @ x q;", "gate 'x' brings the circuit to 100001 operations, past the "
+     "operation budget of 100000"),
+    ("qubit q;\npow(-100001) @ x q;", "brings the circuit to 100001 operations"),
+    ("qubit q;\npow(" + "9" * 400 + ") @ x q;", "brings the circuit to about 10^400 operations"),
+    ("qubit q;\nrx(1e309) q;", "a float literal is out of range for a float64"),
+    ("qubit q;\nrx(" + "9" * 400 + ") q;", "the integer about 10^400 is out of range"),
+    ("qubit q;\nconst float k = 1e400;", "a float literal is out of range"),
+    ("qubit q;\nrx(" + "-" * 101 + "1) q;", "the expression nests more than 100 levels deep"),
+    ("qubit q;\nrx(" + "(" * 101 + "1" + ")" * 101 + ") q;", "nests more than 100 levels deep"),
+    ("qubit q;\nrx(" + "+".join(["1"] * 101) + ") q;", "nests more than 100 levels deep"),
+    ("qubit q;\nrx(" + "*".join(["(1+1)"] * 600) + ") q;", "has more than 1000 operators"),
+]
+
+
+@pytest.mark.parametrize(("statement", "message"), LIMITS, ids=[m[:50] for _, m in LIMITS])
+def test_limits_name_size_limit_and_line(statement, message):
+    """Programs just past a limit raise QDLError naming the line, the size and the limit."""
+    program = HEAD3 + statement
+    last = 2 + statement.count("\n") + 1
+    for text in (program, slow_lane(program)):
+        error = error_of(text)
+        assert message in error and error.startswith(f"line {last}: "), error
+
+
+def test_limits_hold_at_the_limit():
+    """64 qubits, 100 levels of nesting and a finite 1e308 are still read."""
+    assert from_qasm("OPENQASM 3;\nqubit[60] a;\nqubit[4] b;\nh b[3];").n_qubits == 64
+    assert from_qasm("OPENQASM 3;\nU(0, 0, 0) $63;").n_qubits == 64
+    deep = from_qasm(HEAD3 + "qubit q;\nrx(" + "-" * 98 + "(1)) q;")
+    assert deep.ops[0].params == (Const(1.0),)
+    huge = from_qasm(HEAD3 + "qubit q;\nrx(1e308) q;")
+    assert huge.ops[0].params == (Const(1e308),) and "RX(1e+308)" in str(huge)
+
+
+def test_operation_budget_default_and_keyword():
+    """100,000 operations by default (more for long texts); max_ops raises or lowers it."""
+    text = HEAD3 + "qubit q;\npow(150000) @ x q;"
+    assert "operation budget of 100000" in error_of(text)
+    assert len(from_qasm(text, max_ops=150_000)) == 150_000
+    with pytest.raises(QDLError, match="brings the circuit to 2 operations, past the operation "
+                                       "budget of 1 "):
+        from_qasm(HEAD3 + "qubit q;\nh q;\nh q;", max_ops=1)
+    with pytest.raises(QDLError, match="max_ops must be a non-negative int"):
+        from_qasm(HEAD3, max_ops=-1)
+    flat = HEAD3 + "qubit[16] q;\n" + "h q;\n" * 6300  # 100,800 ops in 32 KB of text
+    assert len(from_qasm(flat)) == 100_800
+
+
+def test_doubling_definitions_are_refused_at_the_definition():
+    """Each gate calling the previous twice: refused where the budget is passed, at once."""
+    text = HEAD3 + "gate g0 a { x a; }\n" + "".join(
+        f"gate g{i} a {{ g{i - 1} a; g{i - 1} a; }}\n" for i in range(1, 41)) + "qubit q;\ng40 q;"
+    error = error_of(text)
+    assert error.startswith("line 20: gate 'g17' expands to 131072 operations or more")
+    assert "past the operation budget of 100000" in error
+
+
+def test_large_definitions_expand_like_small_ones(monkeypatch):
+    """Calls kept unexpanded in a definition give the same circuit as expanded ones."""
+    text = HEAD3 + """input float[64] t;
+gate a(x) p, q { rx(x) p; cx p, q; ry(x/2 + 1) q; }
+gate b(x, y) p, q { a(x*y) p, q; inv @ a(-x) q, p; pow(3) @ a(y) p, q; negctrl @ rz(x) p, q; }
+gate c(x) p, q, r, s { ctrl @ b(x, 2*x) p, q, r; pow(-2) @ b(x + 1, x) r, q;
+  negctrl(2) @ b(x, x) q, p, r, s; }
+qubit[5] q;
+c(t) q[0], q[1], q[2], q[4];
+inv @ ctrl @ c(0.3) q[3], q[2], q[1], q[0], q[4];
+pow(2) @ negctrl @ c(t*t) q[1], q[3], q[0], q[2], q[4];
+"""
+    eager = from_qasm(text)
+    monkeypatch.setattr(qasm, "_EAGER_OPS", 0)
+    lazy = from_qasm(text)
+    assert lazy == eager and len(lazy) == 308
+
+
+def test_nested_arguments_cannot_grow_past_the_expression_size():
+    """Arguments doubled through nested gates are refused before they are walked as trees."""
+    def chain(levels: int, call: str) -> str:
+        return HEAD3 + "input float[64] t;\ngate g0(x) a { rx(x) a; }\n" + "".join(
+            f"gate g{i}(x) a {{ g{i - 1}(x + x) a; }}\n" for i in range(1, levels + 1)
+        ) + f"qubit q;\n{call} q;"
+
+    error = error_of(chain(40, "g40(t)"))
+    assert error.startswith("line 13: an angle expression grows to 1023 terms nested 10 levels "
+                            "deep when gate 'g8' is expanded (at most 1000 terms and 100 levels)")
+    assert from_qasm(chain(8, "g8(0.5)")).ops[0].params == (Const(0.5 * 2**8),)
+    assert from_qasm(chain(8, "g8(t)")).ops[0].params[0].evaluate({"t": 1.0}) == 2**8

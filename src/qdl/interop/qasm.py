@@ -538,8 +538,9 @@ class _Program:
         raise _err(line, f"unknown identifier '{name}'{hint}")
 
     def const_int(self, node: ast.Expression, line: int, what: str) -> int:
-        if isinstance(node, ast.IntegerLiteral):
-            return node.value  # exact, however long: the caller compares it with its limit
+        exact = _exact_int(node)
+        if exact is not None:
+            return exact
         value = self.expr(node, self.values, line)
         if not isinstance(value, Const) or value.value != int(value.value):
             raise _err(line, f"{what} must be a constant integer, got {value!r}")
@@ -664,6 +665,15 @@ class _Program:
             except QDLError as exc:
                 raise _err(line, str(exc)) from None
         return circuit
+
+
+def _exact_int(node: ast.Expression) -> int | None:
+    """``k`` or ``-k`` written as an integer literal, exact however long: callers compare it
+    with their limit, which a float64 could not hold."""
+    sign = 1
+    if isinstance(node, ast.UnaryExpression) and node.op.name == "-":
+        sign, node = -1, node.expression
+    return sign * node.value if isinstance(node, ast.IntegerLiteral) else None
 
 
 def _literal(value: int | float, line: int) -> Const:
@@ -834,6 +844,9 @@ class _Walker:
         return out
 
     def _power(self, node: ast.Expression, line: int) -> int:
+        exact = _exact_int(node)
+        if exact is not None:
+            return exact
         value = self.p.expr(node, self.p.values, line)
         if not isinstance(value, Const) or value.value != int(value.value):
             raise _err(line, f"pow({value!r}) @ is not supported: only integer powers are; "
