@@ -6,7 +6,9 @@
 1.0
 """
 
-from qdl import nn, noise
+# Importing interop registers the OpenQASM and Qiskit converters behind Circuit.from_qasm /
+# to_qasm / ... (the circuit layer cannot import interop, which sits above it).
+from qdl import interop, nn, noise
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES
@@ -26,6 +28,7 @@ __all__ = [
     "density_matrix",
     "expval",
     "expval_with_stderr",
+    "interop",
     "nn",
     "noise",
     "probs",

@@ -64,6 +64,9 @@ __all__ = [
     "thermal_relaxation",
 ]
 
+# Exporters filled in by the interop layer on import (see qdl.circuit.CONVERTERS): noise
+# sits below interop and never imports it.
+EXPORTERS: dict[str, Callable[..., Any]] = {}
 _TP_TOL = 1e-9  # Σ K†K = I within this (float64 round-off of user-supplied matrices)
 
 
@@ -535,9 +538,9 @@ class NoiseModel:
     def to_qiskit(self, n_qubits: int | None = None) -> Any:
         """This model as a ``qiskit_aer.noise.NoiseModel`` (see
         :func:`qdl.interop.qiskit.noise.noise_model_to_qiskit`)."""
-        from qdl.interop.qiskit.noise import noise_model_to_qiskit
-
-        return noise_model_to_qiskit(self, n_qubits)
+        if "qiskit" not in EXPORTERS:
+            raise QDLError("no qiskit exporter registered: import qdl.interop first")
+        return EXPORTERS["qiskit"](self, n_qubits)
 
 
 @lru_cache(maxsize=4096)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from qdl.errors import QDLError
-from qdl.models import HybridClassifier, HybridRegressor, QuantumKernel, train_model
+from qdl.models import DTYPES, HybridClassifier, HybridRegressor, QuantumKernel, train_model
 
 MISSING = "scikit-learn is needed for qdl.sklearn: pip install 'qdl[ml]'"
 
@@ -58,7 +58,6 @@ else:
 
 __all__ = ["QSVC", "QNNClassifier", "QNNRegressor"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _CHUNK = 4096  # samples per forward pass at prediction time
 
 
@@ -99,9 +98,9 @@ def _class_targets(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dtype(name: object) -> torch.dtype:
-    if name not in _DTYPES:
-        raise QDLError(f"dtype must be one of {', '.join(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]  # type: ignore[index]
+    if name not in DTYPES:
+        raise QDLError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]  # type: ignore[index]
 
 
 def _seed(random_state: object) -> int:

@@ -10,6 +10,18 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+# The schema's literals come from the one list of each choice (also the CLI's choices).
+from qdl.app.choices import (
+    ANSATZE,
+    DEVICES,
+    DIFF_METHODS,
+    INITS,
+    MODELS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SELECTS,
+    TASKS,
+)
 from qdl.errors import QDLError, first_line
 
 try:
@@ -25,8 +37,6 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the app extra
     raise QDLError('the qdl application needs pydantic: pip install "qdl[app]"') from None
 
-MODELS = ("hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp")
-QUANTUM_MODELS = ("hybrid", "vqc", "qcnn", "quanvolution")
 
 # Bounds of the numeric fields. Values beyond them pass a type check and then crash or hang
 # deep inside numpy/torch (negative or 65-bit seeds, an lr that overflows float32, 10**8
@@ -63,7 +73,7 @@ class DataConfig(_Strict):
     name: str | None = Field(None, description="registry dataset (qdl datasets lists them)")
     csv: str | None = Field(None, description="a CSV file instead of a registry dataset")
     target: str | None = Field(None, description="target column of the CSV file")
-    task: Literal["classification", "regression"] | None = None
+    task: Literal[TASKS] | None = None  # type: ignore[valid-type]
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
     max_samples: Int | None = Field(None, gt=1, le=MAX_ROWS,
@@ -94,14 +104,13 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     """Which model, and the shape of its circuit and classical parts."""
 
-    kind: Literal["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"] = "hybrid"
+    kind: Literal[MODELS] = "hybrid"  # type: ignore[valid-type]
     qubits: Int = Field(4, ge=1, le=MAX_QUBITS)
     layers: Int = Field(2, ge=1, le=MAX_LAYERS)
-    ansatz: Literal["strongly_entangling", "basic", "hardware_efficient",
-                    "reuploading"] = "strongly_entangling"
+    ansatz: Literal[ANSATZE] = "strongly_entangling"  # type: ignore[valid-type]
     hidden: list[Int] = Field([16], max_length=MAX_HIDDEN_LAYERS,
                               description="widths of hidden layers (pre-net or MLP)")
-    init: Literal["uniform", "small", "zeros"] = "uniform"
+    init: Literal[INITS] = "uniform"  # type: ignore[valid-type]
 
     @field_validator("hidden")
     @classmethod
@@ -114,17 +123,16 @@ class ModelConfig(_Strict):
 class TrainConfig(_Strict):
     """Optimiser, schedule, seed, device and gradient method."""
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
     lr: float = Field(0.02, ge=MIN_LR, le=MAX_LR)
     weight_decay: float = Field(0.0, ge=0, le=MAX_WEIGHT_DECAY)
     epochs: Int = Field(30, ge=1, le=MAX_EPOCHS)
     batch_size: Int = Field(32, ge=1, le=MAX_ROWS)
     seed: Int = Field(0, ge=0, le=MAX_SEED, description="seeds numpy and torch")
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    diff_method: Literal["best", "adjoint", "backprop", "parameter-shift",
-                         "finite-diff"] = "best"
-    dtype: Literal["float32", "float64"] = "float32"
-    select: Literal["best_val", "last"] = Field(
+    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
+    diff_method: Literal[DIFF_METHODS] = "best"  # type: ignore[valid-type]
+    dtype: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
+    select: Literal[SELECTS] = Field(  # type: ignore[valid-type]
         "best_val", description="final weights: the epoch with the lowest validation loss "
                                 "(the last epoch when there is no validation split), or the last")
 

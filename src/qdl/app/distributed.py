@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from qdl.app.config import RunConfig, validate
+from qdl.app.rundir import CHECKPOINT, load_checkpoint
 from qdl.errors import QDLError
+
+# The runner's training function, handed in by the runner (spawn pickles it by name): this
+# module never imports the runner, so the two do not import each other.
+TrainInDir = Callable[..., dict[str, Any]]
 
 
 def _free_port() -> int:
@@ -28,10 +34,8 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, cfg: dict[str, Any], run_dir: str,
-            resume: bool) -> None:
+            resume: bool, train: TrainInDir) -> None:
     import torch.distributed as dist
-
-    from qdl.app.runner import CHECKPOINT, _train_in_dir, load_checkpoint
 
     config = validate(cfg)
     cuda = config.train.device != "cpu" and torch.cuda.is_available()
@@ -41,14 +45,23 @@ def _worker(rank: int, world: int, port: int, cfg: dict[str, Any], run_dir: str,
                             rank=rank, world_size=world)
     try:
         ckpt = load_checkpoint(Path(run_dir) / CHECKPOINT) if resume else None
-        _train_in_dir(config, Path(run_dir), ckpt, None, rank, world)
+        train(config, Path(run_dir), ckpt, None, rank, world)
     finally:
         dist.destroy_process_group()
 
 
 def spawn_training(cfg: RunConfig, run_dir: Path, resume: bool, world: int,
-                   on_epoch: Any = None) -> dict[str, Any]:
-    """Train with ``world`` processes; returns rank 0's final metrics."""
+                   train: TrainInDir, on_epoch: Any = None) -> dict[str, Any]:
+    """Train with ``world`` processes; returns rank 0's final metrics.
+
+    Args:
+        cfg: the run's configuration.
+        run_dir: the (locked) run directory.
+        resume: continue from its checkpoint.
+        world: the number of processes.
+        train: ``train(cfg, run_dir, ckpt, on_epoch, rank, world)``, run in every worker.
+        on_epoch: called in this process with each epoch's record as rank 0 writes it.
+    """
     import torch.multiprocessing as mp
 
     metrics = run_dir / "metrics.json"
@@ -56,7 +69,7 @@ def spawn_training(cfg: RunConfig, run_dir: Path, resume: bool, world: int,
     if resume and metrics.exists():
         seen = len(json.loads(metrics.read_text())["epochs"])
     context = mp.spawn(_worker, args=(world, _free_port(), cfg.model_dump(mode="json"),
-                                      str(run_dir), resume), nprocs=world, join=False)
+                                      str(run_dir), resume, train), nprocs=world, join=False)
     # torch logs a warning for every sibling it terminates after a worker fails; the
     # failure itself is reported below as one line.
     spawn_log = logging.getLogger("torch.multiprocessing.spawn")

@@ -27,7 +27,7 @@ def write_plots(run_dir: Path, trainer: Any) -> dict[str, Any]:
         plt = _pyplot()
     except ImportError:
         return {"files": [], "skipped": 'matplotlib is not installed: pip install "qdl[app]"'}
-    from qdl.app.runner import circuit_of, confusion, predict_outputs
+    from qdl.app.evaluation import circuit_of, confusion, predict_outputs
 
     files = [learning_curves(plt, trainer.history, run_dir / "learning_curves.png")]
     pre = trainer.data.pre

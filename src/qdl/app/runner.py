@@ -14,13 +14,9 @@ import itertools
 import json
 import math
 import os
-import pickle
-import pickletools
-import re
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +26,33 @@ import torch
 from torch import nn
 
 from qdl.app.config import MAX_QUBITS, RunConfig, validate
+
+# Re-exported: callers (and tests) reach the run-directory and scoring helpers from here.
+from qdl.app.evaluation import (  # noqa: F401
+    _criterion,
+    circuit_of,
+    confusion,
+    metrics,
+    parameter_counts,
+    predict_outputs,
+)
+from qdl.app.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    FORMAT,
+    METRICS,
+    MODEL,
+    _exclusive,
+    _make_dir,
+    atomic_save,
+    atomic_write_text,
+    check_data_file,
+    load_checkpoint,
+)
 from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
 from qdl.errors import QDLError, QDLWarning, first_line
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
-from qdl.nn import QuantumLayer
-
-CHECKPOINT, MODEL, METRICS, CONFIG = "checkpoint.pt", "model.pt", "metrics.json", "config.yaml"
-FORMAT = 1
+from qdl.models.training import train_epoch
 
 
 @dataclass
@@ -178,25 +194,6 @@ def check_memory(cfg: RunConfig, pre: Preprocessor, device: torch.device) -> Non
                    f"more than the {available / 2**30:.1f} GiB free on {device}; lower {key}")
 
 
-def parameter_counts(model: nn.Module) -> dict[str, int]:
-    """Trainable parameters inside quantum layers, outside them, and in all.
-
-    >>> parameter_counts(torch.nn.Linear(3, 2))
-    {'quantum': 0, 'classical': 8, 'total': 8}
-    """
-    quantum_ids = {id(p) for layer in model.modules() if isinstance(layer, QuantumLayer)
-                   for p in layer.parameters()}
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    q = sum(p.numel() for p in trainable if id(p) in quantum_ids)
-    total = sum(p.numel() for p in trainable)
-    return {"quantum": q, "classical": total - q, "total": total}
-
-
-def circuit_of(model: nn.Module) -> Any:
-    """The circuit of the model's first quantum layer, or ``None`` for classical models."""
-    return next((m.circuit for m in model.modules() if isinstance(m, QuantumLayer)), None)
-
-
 def _device(name: str, rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -210,166 +207,6 @@ def _optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     t = cfg.train
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
     return cls[t.optimizer](model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-
-
-def _criterion(task: str, reduction: str = "mean") -> nn.Module:
-    if task == "classification":
-        return nn.CrossEntropyLoss(reduction=reduction)
-    return nn.MSELoss(reduction=reduction)
-
-
-@torch.no_grad()
-def predict_outputs(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Model outputs for ``x`` in eval mode, ``batch`` rows at a time (no gradients)."""
-    model.eval()
-    circuit = circuit_of(model)
-    if circuit is not None:  # 256 rows of 24-qubit states would need 32 GiB; keep ~512 MiB
-        batch = max(1, min(batch, (1 << 26) >> circuit.n_qubits))
-    device = next(model.parameters()).device
-    outs = [model(x[i:i + batch].to(device)).cpu() for i in range(0, len(x), batch)]
-    return torch.cat(outs) if outs else torch.zeros(0)
-
-
-def metrics(outputs: torch.Tensor, y: torch.Tensor, pre: Preprocessor) -> dict[str, float]:
-    """Loss and task metrics of ``outputs`` against targets ``y``.
-
-    Classification: ``loss`` (cross-entropy), ``accuracy``, ``macro_f1``. Regression:
-    ``loss`` (MSE of standardised targets), ``rmse`` (target units) and ``r2``.
-    """
-    if len(y) == 0:
-        return {}
-    out = {"loss": float(_criterion(pre.task)(outputs, y))}
-    if pre.classes is None:
-        err = (outputs - y).double() * pre.target_std
-        total = ((y.double() - y.double().mean()) * pre.target_std).pow(2).sum()
-        out["rmse"] = float(err.pow(2).mean().sqrt())
-        out["r2"] = float(1 - err.pow(2).sum() / total) if total > 0 else float("nan")
-        return out
-    matrix = confusion(outputs.argmax(-1), y, len(pre.classes))
-    tp = matrix.diag().double()
-    f1 = 2 * tp / (matrix.sum(0) + matrix.sum(1)).double().clamp(min=1)
-    present = (matrix.sum(1) > 0) | (matrix.sum(0) > 0)
-    out["accuracy"] = float(tp.sum() / matrix.sum())
-    out["macro_f1"] = float(f1[present].mean())
-    return out
-
-
-def confusion(pred: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
-    """``n × n`` counts: row = true class, column = predicted class.
-
-    >>> confusion(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2).tolist()
-    [[1, 1], [0, 1]]
-    """
-    return torch.bincount(y.long() * n + pred.long(), minlength=n * n).reshape(n, n)
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, fsync, then rename over ``path``.
-
-    A kill at any moment leaves either the old file or the new one, never half of one.
-    """
-    _atomic(path, "wb", lambda f: torch.save(obj, f))
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
-    _atomic(path, "w", lambda f: f.write(text))
-
-
-def _atomic(path: Path, mode: str, write: Callable[[Any], Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        # A full disk or Ctrl-C must not leave a half-written temporary file behind.
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            # Write errors carry no file name; callers report which file could not be written.
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by QDL, loaded with ``weights_only=True`` (no code runs).
-
-    Every field :func:`load_run` and a resumed run use is checked here, so a corrupt,
-    truncated or foreign file is one ``QDLError`` naming the file and what is wrong.
-    """
-    if not path.is_file():
-        raise QDLError(f"no checkpoint at {path}")
-    if path.stat().st_size == 0:
-        raise QDLError(f"{path} is empty (0 bytes), not a QDL checkpoint")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns about pickle protocols it dislikes
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's own message advises weights_only=False, i.e. running the file's code.
-        found = re.search(r"GLOBAL (\S+)", str(exc))
-        name = found.group(1) if found else _pickled_global(path)
-        what = f"refused to unpickle {name}" if name else "unreadable pickle data"
-        raise QDLError(f"cannot load {path}: not a QDL checkpoint ({what}; checkpoints hold "
-                       f"only tensors and plain data)") from None
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        # torch's messages run on with advice; the first sentence says what is wrong.
-        raise QDLError(f"cannot load {path}: the file is truncated or corrupt "
-                       f"({first_line(exc).split('. ')[0]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise QDLError(f"{path} is not a QDL checkpoint (format {FORMAT})")
-    _check_fields(ckpt, path)
-    return ckpt
-
-
-def _pickled_global(path: Path) -> str | None:
-    """The first object a plain (non-zip) pickle file would import, found without unpickling.
-
-    ``None`` when it imports nothing or is no pickle at all.
-    """
-    strings: list[str] = []
-    try:
-        for opcode, arg, _ in pickletools.genops(path.read_bytes()):
-            if opcode.name == "GLOBAL":
-                return str(arg).replace(" ", ".")
-            if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                return ".".join(strings[-2:])
-            if isinstance(arg, str):
-                strings.append(arg)
-    except Exception:  # not a pickle stream: random bytes, a truncated file
-        return None
-    return None
-
-
-_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "model": dict, "preprocessor": dict, "config": dict, "epoch": int,
-    "optimizer": dict, "history": list, "best": (dict, type(None)),
-}
-_FINAL = ("model", "preprocessor", "config")  # model.pt holds these; checkpoint.pt all
-
-
-def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
-    needed = _FINAL if path.name == MODEL else tuple(_FIELDS)
-    for key in needed:
-        if key not in ckpt:
-            raise QDLError(f"{path} is damaged: it has no {key!r} entry")
-        if not isinstance(ckpt[key], _FIELDS[key]) or isinstance(ckpt[key], bool):
-            raise QDLError(f"{path} is damaged: {key!r} is a {type(ckpt[key]).__name__}")
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-               for k, v in ckpt["model"].items()):
-        raise QDLError(f"{path} is damaged: 'model' must map names to tensors")
-    history = ckpt.get("history", [])
-    if not all(isinstance(r, dict) and isinstance(r.get("epoch"), int)
-               and isinstance(r.get("seconds"), (int, float)) for r in history):
-        raise QDLError(f"{path} is damaged: 'history' must list one record per epoch")
-    best = ckpt.get("best")
-    if best is not None and not (isinstance(best.get("epoch"), int)
-                                 and isinstance(best.get("val_loss"), float)
-                                 and isinstance(best.get("model"), dict)):
-        raise QDLError(f"{path} is damaged: 'best' must hold epoch, val_loss and model")
 
 
 def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
@@ -460,30 +297,13 @@ class Trainer:
         self.model.load_state_dict(self.best["model"])
         return int(self.best["epoch"])
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-              criterion: nn.Module) -> None:
-        shard = idx[self.rank::self.world]
-        # Sum over this share, scaled so that DDP's average over processes equals the
-        # mean over the whole batch even when shares differ in size.
-        scale = self.world / len(idx)
-        if len(shard) == 0:  # still take part in the gradient all-reduce
-            shard, scale = idx[:1], 0.0
-        self.optimizer.zero_grad()
-        out = self.step_model(x[shard].to(self.device))
-        loss = criterion(out, y[shard].to(self.device)) * scale
-        loss.backward()
-        self.optimizer.step()
-
     def _epoch(self, epoch: int) -> dict[str, Any]:
         start = time.perf_counter()
-        x, y = self.data.x["train"], self.data.y["train"]
-        n, size = len(x), self.cfg.train.batch_size
-        generator = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=generator)
-        criterion = _criterion(self.data.task, reduction="sum")
-        self.step_model.train()
-        for i in range(0, n, size):
-            self._step(x, y, order[i:i + size], criterion)
+        # The library's one training loop (qdl.models.train_epoch); DDP shares each batch.
+        train_epoch(self.step_model, self.optimizer, _criterion(self.data.task, "sum"),
+                    self.data.x["train"], self.data.y["train"],
+                    batch_size=self.cfg.train.batch_size, seed=self.cfg.train.seed,
+                    epoch=epoch, rank=self.rank, world=self.world, device=self.device)
         record: dict[str, Any] = {"epoch": epoch + 1}
         for split in ("train", "val"):
             values = metrics(predict_outputs(self.model, self.data.x[split]),
@@ -572,7 +392,7 @@ def train_run(
             return _train_in_dir(cfg, run_dir, ckpt, on_epoch)
         from qdl.app.distributed import spawn_training
 
-        return spawn_training(cfg, run_dir, ckpt is not None, ddp, on_epoch)
+        return spawn_training(cfg, run_dir, ckpt is not None, ddp, _train_in_dir, on_epoch)
 
 
 def absolute_data(cfg: RunConfig) -> RunConfig:
@@ -581,48 +401,6 @@ def absolute_data(cfg: RunConfig) -> RunConfig:
         return cfg
     data = cfg.data.model_copy(update={"csv": os.path.abspath(cfg.data.csv)})
     return cfg.model_copy(update={"data": data})
-
-
-def check_data_file(cfg: RunConfig, run_dir: Path, fix: str) -> None:
-    """``QDLError`` naming the stored path and ``fix`` when a run's CSV file is gone."""
-    csv = cfg.data.csv
-    if csv is None or Path(csv).is_file():
-        return
-    relative = "" if Path(csv).is_absolute() else \
-        " (a relative path, as older QDL versions stored it: run from the training directory)"
-    raise QDLError(f"the data file of {run_dir} is gone: no file at {csv}{relative}; {fix}")
-
-
-def _make_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise QDLError(f"cannot create the run directory {run_dir}: "
-                       f"{exc.strerror or exc}") from None
-
-
-@contextmanager
-def _exclusive(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``run_dir`` so that two trainings never mix their files.
-
-    ``flock`` locks vanish with their process, so a killed run leaves no stale lock and
-    ``--resume`` works at once.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; runs there are not protected against each other
-        yield
-        return
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise QDLError(f"another qdl train is writing to {run_dir}; wait for it to end "
-                           f"or choose another --out directory") from None
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _claim(run_dir: Path, cfg: RunConfig | None, resume: bool

@@ -13,8 +13,12 @@ import torch
 from qdl.circuit import Circuit
 from qdl.errors import QDLError
 from qdl.grad import DiffMethod, expval
+from qdl.models import COMPLEX_DTYPES
 
-DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+# --dtype means the same as in `qdl train`: the real precision of the parameters (float32 or
+# float64); the state is the matching complex dtype. The complex names are kept as aliases
+# for scripts written before the two commands agreed.
+DTYPES = {**COMPLEX_DTYPES, "complex64": torch.complex64, "complex128": torch.complex128}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        choices=[m.value for m in DiffMethod], help="gradient method")
     run_p.add_argument("--shots", type=int, help="estimate from this many shots per term")
     run_p.add_argument("--seed", type=int, help="seed for shot sampling")
-    run_p.add_argument("--dtype", default="complex64", choices=list(DTYPES))
+    run_p.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                       help="precision of the parameters, as in qdl train (the state is "
+                            "complex64 / complex128; those names are accepted too)")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.set_defaults(handler=run)
     draw = sub.add_parser("draw", help="print a text drawing of a QASM circuit")

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qdl.app import choices
 from qdl.errors import QDLError
 
 
@@ -29,28 +30,26 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     data.add_argument("--dataset", help="registry dataset (see: qdl datasets)")
     data.add_argument("--data", metavar="FILE.csv", help="a CSV file instead of a dataset")
     data.add_argument("--target", help="target column of --data")
-    data.add_argument("--task", choices=["classification", "regression"])
+    data.add_argument("--task", choices=choices.TASKS)
     data.add_argument("--max-samples", type=int, help="train on a random subset of rows")
     data.add_argument("--pca", type=int, help="keep this many principal components")
     model = p.add_argument_group("model")
     model.add_argument("--model", dest="kind",
-                       choices=["hybrid", "vqc", "qcnn", "quanvolution", "logistic", "mlp"])
+                       choices=choices.MODELS)
     model.add_argument("--qubits", type=int)
     model.add_argument("--layers", type=int)
-    model.add_argument("--ansatz",
-                       choices=["strongly_entangling", "basic", "hardware_efficient",
-                                "reuploading"])
+    model.add_argument("--ansatz", choices=choices.ANSATZE)
     model.add_argument("--hidden", type=_widths, help="hidden widths, e.g. 16 or 32,16")
     train = p.add_argument_group("training")
-    train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    train.add_argument("--optimizer", choices=choices.OPTIMIZERS)
     train.add_argument("--lr", type=float)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--seed", type=int)
-    train.add_argument("--device", choices=["cpu", "cuda", "auto"])
-    train.add_argument("--diff-method",
-                       choices=["best", "adjoint", "backprop", "parameter-shift", "finite-diff"])
-    train.add_argument("--dtype", choices=["float32", "float64"])
+    train.add_argument("--device", choices=choices.DEVICES)
+    train.add_argument("--diff-method", choices=choices.DIFF_METHODS)
+    train.add_argument("--dtype", choices=choices.PRECISIONS,
+                       help="precision of weights and features (states: complex64/complex128)")
 
 
 def _widths(text: str) -> list[int]:

@@ -22,19 +22,25 @@ Models build circuits from :mod:`qdl.templates` and evaluate them through
 True
 """
 
+from qdl.models._common import ANSATZE, COMPLEX_DTYPES, DTYPES
 from qdl.models.hybrid import HybridClassifier, HybridRegressor
 from qdl.models.kernel import QuantumKernel
 from qdl.models.qcnn import QCNN
 from qdl.models.quanvolution import QuanvolutionNet
-from qdl.models.training import train_model
+from qdl.models.training import epoch_order, train_epoch, train_model
 from qdl.models.vqc import VQC
 
 __all__ = [
+    "ANSATZE",
+    "COMPLEX_DTYPES",
+    "DTYPES",
     "QCNN",
     "VQC",
     "HybridClassifier",
     "HybridRegressor",
     "QuantumKernel",
     "QuanvolutionNet",
+    "epoch_order",
+    "train_epoch",
     "train_model",
 ]

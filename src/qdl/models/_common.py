@@ -20,6 +20,10 @@ from qdl.templates import (
 )
 
 ANSATZE = ("strongly_entangling", "basic", "hardware_efficient", "reuploading")
+# The one list of precisions a user names (configs, the CLI, the estimators): the real dtype
+# of parameters and features; states are the matching complex dtype (COMPLEX_DTYPES).
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+COMPLEX_DTYPES = {"float32": torch.complex64, "float64": torch.complex128}
 _REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 

@@ -1,4 +1,10 @@
-"""A small, seeded training loop for the models (Adam, mini-batches)."""
+"""The training loop of QDL: seeded mini-batch epochs, shared by :func:`train_model` and the app.
+
+:func:`train_epoch` is the one loop; :func:`train_model` (the library's Adam trainer, used by
+``qdl.sklearn``) and the ``qdl train`` application's ``Trainer`` (checkpoints, DDP) both
+call it, so both shuffle the same way: epoch ``e`` of seed ``s`` walks the permutation drawn
+from a generator seeded with ``(s, e)``, which is what makes a resumed run exact.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,72 @@ from qdl.errors import QDLError
 from qdl.models._common import check_int, module_dtype
 
 LOSSES = ("cross_entropy", "mse")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order in which epoch ``epoch`` visits ``n`` samples, fixed by ``(seed, epoch)``.
+
+    Seeding per epoch (not one generator for the whole run) lets a run resumed at any epoch
+    draw the batches an uninterrupted run would have drawn.
+
+    >>> epoch_order(4, 0, 1).tolist() == epoch_order(4, 0, 1).tolist()
+    True
+    """
+    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(n, generator=generator)
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+) -> float:
+    """One pass over ``(x, y)`` in mini-batches; returns the mean loss of its steps.
+
+    Args:
+        model: the module to step (a ``DistributedDataParallel`` wrapper with ``world > 1``).
+        optimizer: its optimiser.
+        criterion: a loss with ``reduction="sum"``.
+        x: inputs ``(N, ...)``.
+        y: targets ``(N, ...)``.
+        batch_size: samples per step.
+        seed: the run's seed; with ``epoch`` it fixes the batch order (:func:`epoch_order`).
+        epoch: the epoch's index, from 0.
+        rank: this process's index among ``world`` data-parallel processes.
+        world: the number of data-parallel processes; each takes every ``world``-th sample
+            of each batch.
+        device: where the batches go (default: they stay where they are).
+    """
+    n = len(x)
+    order = epoch_order(n, seed, epoch)
+    model.train()
+    total = 0.0
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        shard = idx[rank::world]
+        # Sum over this share, scaled so that DDP's average over processes equals the mean
+        # over the whole batch even when shares differ in size.
+        scale = world / len(idx)
+        if len(shard) == 0:  # still take part in the gradient all-reduce
+            shard, scale = idx[:1], 0.0
+        xb, yb = x[shard], y[shard]
+        if device is not None:
+            xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(xb), yb) * scale
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(idx) / world
+    return total / max(n, 1)
 
 
 def train_model(
@@ -60,24 +132,14 @@ def train_model(
     x = torch.as_tensor(x).to(device=device, dtype=module_dtype(model))
     y = torch.as_tensor(y).to(device)
     y = y.long() if loss == "cross_entropy" else y.to(module_dtype(model))
-    criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
+    criterion = nn.CrossEntropyLoss(reduction="sum") if loss == "cross_entropy" \
+        else nn.MSELoss(reduction="sum")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
                                  weight_decay=weight_decay)
-    generator = torch.Generator()
-    generator.manual_seed(0 if seed is None else int(seed))
     history = []
-    model.train()
     for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator) if size < n else torch.arange(n)
-        total = 0.0
-        for start in range(0, n, size):
-            idx = order[start:start + size]
-            optimizer.zero_grad()
-            value = criterion(model(x[idx]), y[idx])
-            value.backward()
-            optimizer.step()
-            total += value.item() * len(idx)
-        history.append(total / n)
+        history.append(train_epoch(model, optimizer, criterion, x, y, batch_size=size,
+                                   seed=0 if seed is None else int(seed), epoch=epoch))
         if verbose and (epoch % 10 == 0 or epoch == epochs - 1):
             print(f"epoch {epoch:4d}  loss {history[-1]:.4f}")
     model.eval()
