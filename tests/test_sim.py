@@ -440,3 +440,28 @@ def test_bad_initial_states_are_refused(bad, match):
     """Unnormalised, wrongly shaped or non-finite initial states are QDLErrors."""
     with pytest.raises(QDLError, match=match):
         qdl.state(Circuit(2).h(0), initial_state=bad)
+
+
+def test_perm_gather_index_matches_bit_arithmetic(rng):
+    """A fused run of permutation gates gathers by the composed source map, computed here by
+    numpy bit arithmetic, and its second row is the inverse."""
+    from qdl.sim import Perm, compile_circuit
+
+    n = 7
+    c = Circuit(n)
+    for _ in range(12):
+        w = [int(v) for v in rng.choice(n, 3, replace=False)]
+        name = ["cx", "swap", "ccx", "x"][int(rng.integers(4))]
+        c.add(name, w[: {"cx": 2, "swap": 2, "ccx": 3, "x": 1}[name]])
+    steps = compile_circuit(c)
+    index = torch.arange(2**n).numpy()
+    for step in reversed(steps):  # out[i] = in[f_1(f_2(...f_k(i)))]
+        shifts = [n - 1 - w for w in step.wires]
+        k = len(shifts)
+        local = sum(((index >> sh) & 1) << (k - 1 - j) for j, sh in enumerate(shifts))
+        source = np.asarray(step.perm)[local]
+        index = index & ~sum(1 << sh for sh in shifts)
+        index = index | sum(((source >> (k - 1 - j)) & 1) << sh for j, sh in enumerate(shifts))
+    got = Perm(steps, n).tensor(qdl.sim.bind(c, {}))
+    np.testing.assert_array_equal(got[0].numpy(), index)
+    np.testing.assert_array_equal(got[1].numpy()[index], np.arange(2**n))
