@@ -248,29 +248,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
         plt = _pyplot()
     except ImportError:
         return None
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    cols = min(4, len(datasets))
-    nrows = math.ceil(len(datasets) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
-    for ax, dataset in zip(axes.flat, datasets, strict=False):
-        for k, model in enumerate(models):
-            r = next((r for r in rows if r["dataset"] == dataset and r["model"] == model), None)
-            if r is not None:
-                ax.errorbar(r["total"], r["mean"], yerr=r["std"], fmt="o", color=f"C{k}",
-                            label=model, capsize=3)
-        ax.set_xscale("log")
-        ax.set_title(dataset)
-        ax.set_xlabel("trainable parameters")
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(datasets):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(models))
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from qdl.app.plots import efficiency_plot
+
+    return efficiency_plot(plt, rows, path)
 
 
 def ray_executor(address: str = "local", num_cpus: int | None = None,

@@ -463,7 +463,7 @@ def _fit_and_save(trainer: Trainer, run_dir: Path, on_epoch: EpochCallback | Non
     result["selected_epoch"] = selected
     from qdl.app.plots import write_plots
 
-    result["plots"] = write_plots(run_dir, trainer)
+    result["plots"] = write_plots(run_dir, trainer, selected)
     atomic_write_text(json.dumps(result, indent=2), run_dir / METRICS)
     return result
 
