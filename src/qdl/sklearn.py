@@ -58,6 +58,7 @@ else:
 
 __all__ = ["QSVC", "QNNClassifier", "QNNRegressor"]
 
+MAX_FLOAT_CLASSES = 10  # more distinct float targets than this: a regression target
 _CHUNK = 4096  # samples per forward pass at prediction time
 
 
@@ -84,8 +85,17 @@ def _validate(estimator: BaseEstimator, X: object, y: object = "no_validation", 
 
 def _class_targets(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, indices)`` for classification targets; ``QDLError`` otherwise."""
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
+    kind = type_of_target(y)
+    distinct = len(np.unique(y)) if kind != "continuous" else None
+    # Float targets with many distinct values are measurements, not labels (19 values of a
+    # rounded measurement would otherwise become 19 classes); integers and strings are labels.
+    if kind == "continuous" or (np.asarray(y).dtype.kind == "f" and distinct is not None
+                                and distinct > MAX_FLOAT_CLASSES):
+        what = "continuous" if kind == "continuous" else f"{distinct} distinct float values"
+        raise QDLError(f"y looks like a regression target ({what}); use QNNRegressor for it, "
+                       f"or pass integer or string labels if these are classes")
     try:
         check_classification_targets(y)
     except ValueError as exc:

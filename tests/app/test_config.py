@@ -11,7 +11,7 @@ from qdl.app.config import RunConfig, merge, read_config, validate
 @pytest.mark.parametrize("raw, needle", [
     ({"data": {"name": "iris"}, "train": {"epochs": "ten"}}, "train.epochs: .*integer.*'ten'"),
     ({"data": {"name": "iris"}, "train": {"epochs": 0}}, "train.epochs: .*greater than"),
-    ({"data": {"name": "iris"}, "model": {"qbits": 4}}, "model.qbits: Extra inputs"),
+    ({"data": {"name": "iris"}, "model": {"qbits": 4}}, "model.qbits: unknown key .*qubits"),
     ({"data": {"name": "iris"}, "model": {"kind": "cnn"}}, "model.kind: .*'hybrid'"),
     ({"data": {}}, "give exactly one of data.name"),
     ({"data": {"csv": "x.csv"}}, "data.csv needs data.target"),

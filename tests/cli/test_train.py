@@ -120,7 +120,7 @@ def _bad_csvs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, needle", [
     (["train", "{t}/bad.yaml"], "train.epochs"),
-    (["train", "{t}/extra.yaml"], "data.colour: Extra inputs are not permitted"),
+    (["train", "{t}/extra.yaml"], "data.colour: unknown key"),
     (["train", "{t}/none.yaml"], "no such config file"),
     (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["train", "--data", "{t}/garbage.csv", "--target", "y"], "cannot read"),

@@ -65,7 +65,7 @@ def test_config_reports(tmp_path, suffix, text):
     (None, [], "no such file"),
     ('{"template": "hardware_efficient", "qubit": [2]}', [], "unknown config key"),
     ('{"template": "nope", "qubits": [2]}', [], "unknown circuit family"),
-    ('{"template": "sim1", "qubits": [2]', [], "cannot parse"),
+    ('{"template": "sim1", "qubits": [2]', [], "not valid JSON"),
     ('{"template": "sim1", "qubits": [2]}', ["--input", "x"], "QASM files only"),
     ('{"template": "sim1", "qubits": [0]}', [], "qubits"),
     (QASM, ["--input", "nope"], "not a parameter"),

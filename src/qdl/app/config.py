@@ -6,8 +6,7 @@ greater than 0``), never silently ignored.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import difflib
 from typing import Annotated, Any, Literal
 
 # The schema's literals come from the one list of each choice (also the CLI's choices).
@@ -22,7 +21,8 @@ from qdl.app.choices import (
     SELECTS,
     TASKS,
 )
-from qdl.errors import QDLError, first_line
+from qdl.configfile import read_config  # noqa: F401 (the one config reader, re-exported)
+from qdl.errors import QDLError
 
 try:
     from pydantic import (
@@ -163,72 +163,55 @@ def validate(data: dict[str, Any], source: str = "config") -> RunConfig:
 
     >>> validate({"data": {"name": "iris"}, "trian": {}})
     Traceback (most recent call last):
-    qdl.errors.QDLError: config: trian: Extra inputs are not permitted
+    qdl.errors.QDLError: config: trian: unknown key (did you mean 'train'?)
     """
     if not isinstance(data, dict):
         raise QDLError(f"{source}: expected a mapping with data/model/train sections")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
+        # A misspelt key usually also leaves a required one missing: name the typo first.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = _unknown_key(first["loc"])
         got = "" if first["type"] in ("missing", "extra_forbidden") or not first["loc"] \
             else f" (got {_short(first.get('input'))})"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise QDLError(f"{source}: {where}: {message}{got}{more}") from None
 
 
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """``unknown key (did you mean 'epochs'?)`` for the misspelt key at ``loc``."""
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        model = field.annotation if field is not None else None
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            return "unknown key"
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.5)
+    known = ", ".join(model.model_fields)
+    return f"unknown key (did you mean {close[0]!r}?)" if close else \
+        f"unknown key (known keys: {known})"
+
+
+def differences(old: RunConfig, new: RunConfig) -> list[str]:
+    """The dotted keys whose values differ between two configs.
+
+    >>> a = validate({"data": {"name": "iris"}})
+    >>> differences(a, validate({"data": {"name": "iris"}, "train": {"lr": 0.1}}))
+    ['train.lr']
+    """
+    before, after = old.model_dump(), new.model_dump()
+    return [f"{s}.{k}" for s in before for k in before[s] if before[s][k] != after[s][k]]
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters so a huge list stays one readable line."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """The nested dict in a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file.
-
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "run.toml")
-    >>> _ = open(path, "w").write('[data]\\nname = "iris"\\n')
-    >>> read_config(path)
-    {'data': {'name': 'iris'}}
-    """
-    file = Path(path)
-    if file.is_dir():
-        raise QDLError(f"{path} is a directory, not a config file (.yaml, .toml or .json)")
-    if not file.is_file():
-        raise QDLError(f"no such config file: {path}")
-    suffix = file.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml", ".json"):
-        raise QDLError(f"{path}: config files end in .yaml, .yml, .toml or .json")
-    try:
-        data = _parse(file.read_text(), suffix)
-    except Exception as exc:  # each parser has its own error type; all mean "malformed"
-        raise QDLError(f"{path}: not valid {suffix[1:].upper()}: "
-                       f"{first_line(exc)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise QDLError(f"{path}: expected a mapping with data/model/train sections, got a "
-                       f"{type(data).__name__}")
-    return data
-
-
-def _parse(text: str, suffix: str) -> Any:
-    if suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib
-
-        return tomllib.loads(text)
-    if suffix == ".json":
-        return json.loads(text)
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def merge(base: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:

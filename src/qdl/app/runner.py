@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from qdl.app.config import MAX_QUBITS, RunConfig, validate
+from qdl.app.config import MAX_QUBITS, RunConfig, differences, validate
 
 # Re-exported: callers (and tests) reach the run-directory and scoring helpers from here.
 from qdl.app.evaluation import (  # noqa: F401
@@ -81,11 +81,16 @@ def load_table(cfg: RunConfig) -> Table:
     if data.max_samples is not None and data.max_samples < n:
         rows = np.sort(np.random.default_rng(cfg.train.seed).permutation(n)[:data.max_samples])
         table = Table(table.frame.iloc[rows].reset_index(drop=True), table.target, table.task,
-                      table.name, table.image_shape)
+                      table.name, table.image_shape, table.n_qubits)
     return table
 
 
 def _scale(cfg: RunConfig, table: Table) -> str:
+    if table.n_qubits is not None:
+        if cfg.model.kind in ("vqc", "quanvolution"):
+            raise QDLError(f"{table.name!r} holds quantum states: use model qcnn (it reads the "
+                           f"state), or hybrid, mlp or logistic (they read the amplitudes)")
+        return "state"
     if cfg.model.kind == "quanvolution":
         if table.image_shape is None:
             raise QDLError(f"model quanvolution needs an image dataset (e.g. digits); "
@@ -136,6 +141,8 @@ def build_model(cfg: RunConfig, pre: Preprocessor) -> nn.Module:
                            f"features/qubits, have {n_in}; set data.pca and model.qubits")
         return VQC(n_in, n_out, n_in, m.layers, ansatz=m.ansatz, readout=readout, **quantum)
     if m.kind == "qcnn":
+        if pre.scale == "state":  # quantum data: the network acts on the states themselves
+            return QCNN(n_in.bit_length() - 1, n_out, embedding="state", **quantum)
         return QCNN(m.qubits, n_out, n_features=n_in, **quantum)
     if m.kind == "quanvolution":
         shape = tuple(pre.image_shape or ())
@@ -360,6 +367,7 @@ def train_run(
     on_epoch: EpochCallback | None = None,
     on_start: StartCallback | None = None,
     ddp: int = 1,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train into ``run_dir`` (or continue the run there); returns the final metrics.
 
@@ -371,6 +379,10 @@ def train_run(
         on_start: called with the config and the number of epochs already done.
         ddp: data-parallel processes (``torch.distributed``: gloo on CPU, nccl on CUDA);
             1 trains in this process.
+        epochs: with ``resume``, a new ``train.epochs`` (at least the epochs already done):
+            the one setting a resume may change. A finished run is extended, and ends as a
+            run trained for ``epochs`` from the start would (same batches, same optimiser
+            state); ``train.select`` then picks from all epochs.
     """
     run_dir = Path(run_dir)
     if isinstance(ddp, bool) or not isinstance(ddp, int) or ddp < 1:
@@ -382,7 +394,7 @@ def train_run(
     cfg = None if cfg is None else absolute_data(cfg)
     _make_dir(run_dir)
     with _exclusive(run_dir):
-        cfg, ckpt = _claim(run_dir, cfg, resume)
+        cfg, ckpt = _claim(run_dir, cfg, resume, epochs)
         if ckpt is not None:
             check_data_file(cfg, run_dir, "put it back there to resume")
         _device(cfg.train.device)  # a device error before any work (or worker processes)
@@ -403,9 +415,12 @@ def absolute_data(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"data": data})
 
 
-def _claim(run_dir: Path, cfg: RunConfig | None, resume: bool
+def _claim(run_dir: Path, cfg: RunConfig | None, resume: bool, epochs: int | None = None
            ) -> tuple[RunConfig, dict[str, Any] | None]:
-    """The run's config and checkpoint (``None`` for a new run), checked against ``cfg``."""
+    """The run's config and checkpoint (``None`` for a new run), checked against ``cfg``.
+
+    A resume keeps the saved config except ``train.epochs`` (``epochs``), which may grow.
+    """
     if not resume:
         if (run_dir / CHECKPOINT).exists():
             raise QDLError(f"{run_dir} already holds a run; continue it with --resume "
@@ -415,10 +430,17 @@ def _claim(run_dir: Path, cfg: RunConfig | None, resume: bool
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
     saved = validate(ckpt["config"], str(run_dir / CHECKPOINT))
     if cfg is not None and cfg != saved:
-        old, new = saved.model_dump(), cfg.model_dump()
-        keys = [f"{s}.{k}" for s in old for k in old[s] if old[s][k] != new[s][k]]
+        keys = differences(saved, cfg)
         raise QDLError(f"{run_dir} holds a run with other settings ({', '.join(keys)}); "
                        f"resume it unchanged or choose another output directory")
+    if epochs is not None and epochs != saved.train.epochs:
+        if epochs < ckpt["epoch"]:
+            raise QDLError(f"{run_dir} has already trained {ckpt['epoch']} epochs; "
+                           f"--epochs must be at least {ckpt['epoch']} to continue it")
+        train = validate({**saved.model_dump(mode="json"),
+                          "train": {**saved.train.model_dump(mode="json"), "epochs": epochs}},
+                         "--epochs")
+        saved = train
     return saved, ckpt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -79,29 +80,75 @@ def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.T
     return params
 
 
+def _check_names(circuit: Circuit, params: dict[str, torch.Tensor]) -> None:
+    """``QDLError`` for a ``-p NAME=...`` that the circuit has no parameter called."""
+    known = list(circuit.parameters)
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            listed = ", ".join(known) if known else "none"
+            raise QDLError(f"--param {name}: the circuit has no parameter {name!r} "
+                           f"({hint}its parameters: {listed})")
+
+
 def run(args: argparse.Namespace) -> None:
     """Print expectation values (and gradients) for ``qdl run``."""
     circuit = read_circuit(args.file, args.max_ops)
     dtype = DTYPES[args.dtype]
     params = _parse_params(args.param, dtype)
+    _check_names(circuit, params)
     values = expval(circuit, args.observable, params, diff_method=args.diff_method,
                     dtype=dtype, shots=args.shots, seed=args.seed)
-    result: dict[str, object] = {"observables": args.observable, "expval": values.tolist()}
+    digits = _digits(dtype)
+    result: dict[str, object] = {"observables": args.observable,
+                                 "expval": _clean(values.tolist(), digits)}
     if args.grad and params:
         grads = {}
         for k, obs in enumerate(args.observable):
             g = torch.autograd.grad(values[..., k].sum(), list(params.values()),
                                     retain_graph=True, allow_unused=True)
-            grads[obs] = {n: (x.tolist() if x is not None else 0.0)
+            grads[obs] = {n: (_clean(x.tolist(), digits) if x is not None else 0.0)
                           for n, x in zip(params, g, strict=True)}
         result["grad"] = grads
     if args.json:
         print(json.dumps(result))
         return
     for k, obs in enumerate(args.observable):
-        print(f"<{obs}> = {_fmt(values[..., k].tolist())}")
+        print(f"<{obs}> = {_fmt(_column(result, k))}")
         for name, g in result.get("grad", {}).get(obs, {}).items():  # type: ignore[union-attr]
             print(f"  d/d{name} = {_fmt(g)}")
+
+
+def _digits(dtype: torch.dtype) -> int:
+    """Significant digits a state of ``dtype`` carries (float32: 7, float64: 15)."""
+    return 15 if dtype == torch.complex128 else 7
+
+
+def _clean(value: object, digits: int) -> object:
+    """Values rounded to the precision they were computed in.
+
+    float32 rounding shows as ``-0.026000001`` or ``-7.45e-09`` (for an exact 0); both are
+    noise below the dtype's resolution. Expectation values of Pauli sums are of order one,
+    so anything below ``10**-(digits-1)`` in magnitude is 0, and the rest keeps ``digits``
+    significant digits.
+
+    >>> _clean([-0.026000001, -7.45e-09, 0.5], 7)
+    [-0.026, 0.0, 0.5]
+    """
+    if isinstance(value, list):
+        return [_clean(v, digits) for v in value]
+    number = float(value)  # type: ignore[arg-type]
+    if abs(number) < 10.0 ** -(digits - 1):
+        return 0.0
+    return float(f"{number:.{digits}g}")
+
+
+def _column(result: dict[str, object], k: int) -> object:
+    values = result["expval"]
+    if isinstance(values, list) and values and isinstance(values[0], list):
+        return [row[k] for row in values]
+    return values[k]  # type: ignore[index]
 
 
 def _fmt(value: object) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from qdl.app import choices
 from qdl.errors import QDLError
+from qdl.progress import progress
 
 
 def _app() -> Any:
@@ -107,12 +108,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def _train(args: argparse.Namespace) -> None:
     config, runner = _app()
+    epochs = None
     if args.resume:
-        if args.config or any(v is not None for s in _overrides(args).values()
-                              for v in s.values()):
-            raise QDLError("--resume continues a run with its saved config; give no config "
-                           "file or overrides")
-        run_dir, cfg, source = Path(args.resume), None, "resumed"
+        _check_resume_flags(args)
+        run_dir, cfg, source, epochs = Path(args.resume), None, "resumed", args.epochs
     else:
         base = config.read_config(args.config) if args.config else {}
         section = base.get("data") if isinstance(base.get("data"), dict) else {}
@@ -127,7 +126,7 @@ def _train(args: argparse.Namespace) -> None:
         source = str(run_dir)
     with _progress(args.quiet) as bar:
         try:
-            result = runner.train_run(cfg, run_dir, resume=bool(args.resume),
+            result = runner.train_run(cfg, run_dir, resume=bool(args.resume), epochs=epochs,
                                       on_start=bar.start, on_epoch=bar.update, ddp=args.ddp)
         except KeyboardInterrupt:
             print(f"qdl: interrupted; the last finished epoch is saved. Continue with: "
@@ -136,85 +135,85 @@ def _train(args: argparse.Namespace) -> None:
     _print_result(result, run_dir, source)
 
 
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """``--resume`` keeps the saved config; only ``--epochs`` (to extend the run) may change."""
+    given = [f"--{key.replace('_', '-')}" for section in _overrides(args).values()
+             for key, value in section.items() if value is not None and key != "epochs"]
+    if args.config:
+        given.insert(0, args.config)
+    if given:
+        raise QDLError(f"--resume continues a run with its saved config; only --epochs may "
+                       f"change (to extend the run), got {', '.join(given)}")
+
+
 def _default_dir(cfg: Any) -> Path:
     name = cfg.data.name or Path(cfg.data.csv).stem
     return Path("runs") / f"{name}-{cfg.model.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class _Bar:
-    """A ``rich`` progress bar over epochs showing loss, the main metric and the ETA."""
+    """Progress over a run's epochs (:mod:`qdl.progress`): loss and the main metric."""
 
-    def __init__(self, progress: Any):
-        self.progress = progress
-        self.task: Any = None
+    def __init__(self, display: Any):
+        self.display = display
+        self.update_task: Any = None
 
     def start(self, cfg: Any, done: int) -> None:
-        if self.progress is None:
-            return
         source = cfg.data.name or Path(cfg.data.csv).name
-        self.task = self.progress.add_task(f"{cfg.model.kind} on {source}",
-                                           total=cfg.train.epochs, completed=done, stats="")
+        self.update_task = self.display.add(f"{cfg.model.kind} on {source}", cfg.train.epochs,
+                                            "epochs", completed=done)
 
     def update(self, record: dict[str, Any]) -> None:
-        if self.progress is None or self.task is None:
+        if self.update_task is None:
             return
         stats = f"loss {record['train_loss']:.4f}"
         for key in ("val_accuracy", "train_accuracy", "val_r2", "train_r2"):
             if key in record:
                 stats += f"  {key} {record[key]:.3f}"
                 break
-        self.progress.update(self.task, completed=record["epoch"], stats=stats)
+        self.update_task(completed=record["epoch"], stats=stats)
 
 
 @contextmanager
 def _progress(quiet: bool) -> Iterator[_Bar]:
-    if quiet:
-        yield _Bar(None)
-        return
-    try:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-    except ImportError:
-        raise QDLError('progress bars need rich: pip install "qdl[app]" (or pass --quiet)'
-                       ) from None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("epochs  {task.fields[stats]}"), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        yield _Bar(progress)
+    with progress(quiet) as display:
+        yield _Bar(display)
 
 
 @contextmanager
 def job_progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A progress bar over ``total`` jobs; yields ``advance(text)`` to call after each job."""
-    with _progress(quiet) as bar:
-        if bar.progress is None:
-            yield lambda text: None
-            return
-        task = bar.progress.add_task(label, total=total, stats="")
-        yield lambda text: bar.progress.update(task, advance=1, stats=text)
+    """Progress over ``total`` jobs; yields ``advance(text)`` to call after each job."""
+    with progress(quiet) as display:
+        update = display.add(label, total, "jobs")
+        yield lambda text: update(advance=1, stats=text)
 
 
 def _print_result(result: dict[str, Any], run_dir: Path, source: str) -> None:
-    params = result["parameters"]
     test = ", ".join(f"{k} {v:.4f}" for k, v in (result["test"] or {}).items())
-    print(f"run: {run_dir} ({source})")
+    print(f"run: {run_dir}" + (f" ({source})" if source != str(run_dir) else ""))
     print(f"test: {test}")
-    qubits = f" on {result['qubits']} qubits" if result.get("qubits") else ""
-    print(f"parameters: {params['quantum']} quantum{qubits}, {params['classical']} classical, "
-          f"{params['total']} in all; wall time {result['wall_time_s']:.1f} s")
+    print(f"parameters: {_parameters_text(result)}; wall time {result['wall_time_s']:.1f} s")
     plots = result.get("plots", {})
     if plots.get("files"):
         print("plots: " + ", ".join(str(run_dir / f) for f in plots["files"]))
     elif plots.get("skipped"):
         print(f"plots skipped: {plots['skipped']}")
+
+
+def _parameters_text(result: dict[str, Any]) -> str:
+    """``24 quantum on 4 qubits, 574 classical, 598 in all``.
+
+    A model whose circuit has no trainable weights (quanvolution's fixed random filters)
+    says so instead of "0 quantum".
+    """
+    params, qubits = result["parameters"], result.get("qubits") or 0
+    if params["quantum"]:
+        quantum = f"{params['quantum']} quantum on {qubits} qubits"
+    elif qubits:
+        quantum = f"a fixed {qubits}-qubit circuit (no trainable quantum weights)"
+    else:
+        quantum = "0 quantum"
+    return f"{quantum}, {params['classical']} classical, {params['total']} in all"
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -246,9 +245,10 @@ def _demo(args: argparse.Namespace) -> None:
         cfg = config.validate({"data": {"name": "breast-cancer"},
                                "model": {"kind": kind, **extra},
                                "train": {"epochs": args.epochs, "lr": 0.02, "seed": 0}})
+        resume = _demo_rerun(config, runner, cfg, out / kind)
         with _progress(False) as bar:
-            result = runner.train_run(cfg, out / kind, resume=(out / kind / "checkpoint.pt")
-                                      .exists(), on_start=bar.start, on_epoch=bar.update)
+            result = runner.train_run(cfg, out / kind, resume=resume, on_start=bar.start,
+                                      on_epoch=bar.update)
         rows.append((kind, result))
     print(f"{'model':<10}{'test accuracy':>15}{'quantum':>9}{'classical':>11}{'seconds':>9}")
     for kind, result in rows:
@@ -259,17 +259,51 @@ def _demo(args: argparse.Namespace) -> None:
           f"circuit.png, metrics.json)")
 
 
+def _demo_rerun(config: Any, runner: Any, cfg: Any, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds this demo run already (finished or not), saying so.
+
+    A folder holding a demo run with other settings (another ``--epochs``) is refused with
+    advice the demo can follow (``qdl demo`` has no ``--resume``).
+    """
+    path = run_dir / runner.CHECKPOINT
+    if not path.exists():
+        return False
+    saved = config.validate(runner.load_checkpoint(path)["config"], str(path))
+    keys = config.differences(saved, cfg)
+    if keys:
+        raise QDLError(f"{run_dir} holds a demo run with other settings ({', '.join(keys)}); "
+                       f"remove it, or give the demo another folder with -o DIR")
+    if (run_dir / runner.MODEL).exists():
+        print(f"qdl demo: reusing the finished run in {run_dir} (its time is from when it "
+              f"was trained; remove the folder to train it again)", file=sys.stderr)
+    else:
+        print(f"qdl demo: continuing the unfinished run in {run_dir}", file=sys.stderr)
+    return True
+
+
 def _datasets(args: argparse.Namespace) -> None:
+    import importlib.util
+
     from qdl.data import DATASETS
 
-    rows = [{"name": d.name, "task": d.task, "rows": d.samples, "features": d.features,
-             "classes": d.classes, "domain": d.domain, "source": d.source,
-             "installed": d.available(), "extra": d.extra} for d in DATASETS.values()]
+    # Training any dataset needs the app extra too, whatever its loader needs.
+    app = all(importlib.util.find_spec(m) is not None for m in ("pydantic", "yaml", "sklearn"))
+    rows = []
+    for d in DATASETS.values():
+        needs = list(dict.fromkeys(([] if app else ["app"])
+                                   + ([] if d.available() else [d.extra])))
+        rows.append({"name": d.name, "task": d.task, "rows": d.samples,
+                     "features": d.features, "classes": d.classes, "domain": d.domain,
+                     "source": d.source, "installed": not needs, "extra": d.extra,
+                     "needs": needs})
     if args.json:
         print(json.dumps(rows))
         return
-    print(f"{'name':<14}{'task':<16}{'rows':>6}{'feat':>6}{'cls':>5}  {'installed':<10}domain")
+    print(f"{'name':<14}{'task':<16}{'rows':>6}{'feat':>6}{'cls':>5}  {'ready':<18}domain")
     for r in rows:
-        installed = "yes" if r["installed"] else f"qdl[{r['extra']}]"
+        ready = "yes" if not r["needs"] else f"qdl[{','.join(r['needs'])}]"
         print(f"{r['name']:<14}{r['task']:<16}{r['rows']:>6}{r['features']:>6}"
-              f"{r['classes'] or '-':>5}  {installed:<10}{r['domain']} ({r['source']})")
+              f"{r['classes'] or '-':>5}  {ready:<18}{r['domain']} ({r['source']})")
+    if any(r["needs"] for r in rows):
+        print('ready: yes = loads and trains now; qdl[...] = pip install "qdl[...]" first',
+              file=sys.stderr)

@@ -15,7 +15,6 @@ written silently. Plots need matplotlib (``pip install "qdl[app]"``).
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from qdl.circuit import Circuit
+from qdl.configfile import read_config
 from qdl.diagnostics import plots
 from qdl.diagnostics._common import check_count, check_names, make_generator, uniform_params
 from qdl.diagnostics.entanglement import entangling_capability
@@ -41,6 +41,7 @@ from qdl.diagnostics.families import get_family
 from qdl.diagnostics.fourier import accessible_frequencies, fourier_coefficients
 from qdl.diagnostics.gradients import default_observable, gradient_variance, variance_scan
 from qdl.errors import QDLError
+from qdl.progress import progress
 
 SAMPLES = 500
 # Random draws of the other parameters over which a Fourier spectrum is shown.
@@ -116,27 +117,6 @@ def config_from_mapping(data: Mapping[str, Any]) -> DiagnoseConfig:
     return DiagnoseConfig(**values)
 
 
-def _parse(text: str, suffix: str, name: str) -> Any:
-    if suffix == ".json":
-        return json.loads(text)
-    if suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            try:
-                import tomli as tomllib  # type: ignore[no-redef]
-            except ImportError:
-                raise QDLError(f'reading {name} needs tomli on Python 3.10; run '
-                               'pip install "qdl[app]"') from None
-        return tomllib.loads(text)
-    try:
-        import yaml
-    except ImportError:
-        raise QDLError(f'reading {name} needs PyYAML; run pip install "qdl[app]" or use a '
-                       '.json config') from None
-    return yaml.safe_load(text)
-
-
 def load_config(path: str | Path) -> DiagnoseConfig:
     """Read a JSON, TOML or YAML diagnose config (by file suffix).
 
@@ -146,44 +126,20 @@ def load_config(path: str | Path) -> DiagnoseConfig:
     >>> load_config(p).template
     'hardware_efficient'
     """
-    path = Path(path)
-    if path.suffix.lower() not in CONFIG_SUFFIXES:
-        raise QDLError(f"{path.name}: a config must end in {', '.join(CONFIG_SUFFIXES)}")
-    if not path.is_file():
-        raise QDLError(f"no such file: {path}")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QDLError(f"cannot read {path}: {exc}") from None
-    try:
-        data = _parse(text, path.suffix.lower(), path.name)
-    except QDLError:
-        raise
-    except Exception as exc:  # json and tomllib raise ValueErrors, PyYAML its YAMLError
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise QDLError(f"cannot parse {path.name}: {first}") from None
-    return config_from_mapping(data)
+    return config_from_mapping(read_config(path))
 
 
 @contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Callable[[],
                                                                                        None]]:
-    """A callable advancing a ``rich`` progress bar on stderr; a no-op without ``rich``.
+    """A callable advancing the progress display (:mod:`qdl.progress`) on stderr.
 
     >>> with progress_bar(2, "work", enabled=False) as advance:
     ...     advance()
     """
-    try:
-        if not enabled:
-            raise ImportError
-        from rich.console import Console
-        from rich.progress import Progress
-    except ImportError:
-        yield lambda: None
-        return
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
+    with progress(quiet=not enabled) as display:
+        update = display.add(description, total, "steps")
+        yield lambda: update(advance=1)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
