@@ -121,3 +121,23 @@ def test_efficiency_plot_separates_models_of_equal_size(tmp_path, monkeypatch):
     plots.efficiency_plot(plots._pyplot(), rows, tmp_path / "eff.png")
     assert seen["x"][0] != seen["x"][1]
     assert seen["ylabel"] == "test R²"
+
+
+def test_tensorboard_event_files_hold_losses_metrics_and_the_circuit(tmp_path):
+    """train.tensorboard writes event files with per-epoch scalars and the model summary."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = validate({"data": {"name": "moons", "max_samples": 60},
+                    "model": {"kind": "hybrid", "qubits": 2, "layers": 1, "hidden": []},
+                    "train": {"epochs": 2, "tensorboard": True}})
+    runner.train_run(cfg, tmp_path / "run")
+    logdir = tmp_path / "run" / "tensorboard"
+    assert list(logdir.glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss/train", "loss/val", "accuracy/val", "accuracy/test"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
+    text = events.Tensors("model/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "hybrid" in text and "circuit: 2 qubits" in text

@@ -132,6 +132,8 @@ class TrainConfig(_Strict):
     device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
     diff_method: Literal[DIFF_METHODS] = "best"  # type: ignore[valid-type]
     dtype: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
+    tensorboard: bool = Field(False, description="write TensorBoard event files into "
+                                                 "RUN/tensorboard (needs qdl[tensorboard])")
     select: Literal[SELECTS] = Field(  # type: ignore[valid-type]
         "best_val", description="final weights: the epoch with the lowest validation loss "
                                 "(the last epoch when there is no validation split), or the last")

@@ -468,10 +468,18 @@ def _fit_and_save(trainer: Trainer, run_dir: Path, on_epoch: EpochCallback | Non
         atomic_write_text(_dump_config(cfg), run_dir / CONFIG)
     started = time.perf_counter() - sum(r["seconds"] for r in trainer.history)
 
+    events = None
+    if writer and cfg.train.tensorboard:
+        from qdl.app.tensorboard import EventLog
+
+        events = EventLog(run_dir, trainer)
+
     def checkpoint() -> None:
         if writer:
             atomic_save(trainer.state(), run_dir / CHECKPOINT)
             _write_metrics(trainer, run_dir, time.perf_counter() - started, final=False)
+        if events is not None:
+            events.epoch(trainer.history[-1])
 
     trainer.fit(on_epoch, checkpoint)
     selected = trainer.select()
@@ -487,6 +495,8 @@ def _fit_and_save(trainer: Trainer, run_dir: Path, on_epoch: EpochCallback | Non
 
     result["plots"] = write_plots(run_dir, trainer, selected)
     atomic_write_text(json.dumps(result, indent=2), run_dir / METRICS)
+    if events is not None:
+        events.close(result)
     return result
 
 

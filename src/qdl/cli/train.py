@@ -51,6 +51,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     train.add_argument("--diff-method", choices=choices.DIFF_METHODS)
     train.add_argument("--dtype", choices=choices.PRECISIONS,
                        help="precision of weights and features (states: complex64/complex128)")
+    train.add_argument("--tensorboard", action="store_const", const=True,
+                       help="write TensorBoard event files into RUN/tensorboard")
 
 
 def _widths(text: str) -> list[int]:
@@ -102,7 +104,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                   "ansatz": args.ansatz, "hidden": args.hidden},
         "train": {"optimizer": args.optimizer, "lr": args.lr, "epochs": args.epochs,
                   "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
-                  "diff_method": args.diff_method, "dtype": args.dtype},
+                  "diff_method": args.diff_method, "dtype": args.dtype,
+                  "tensorboard": args.tensorboard},
     }
 
 
