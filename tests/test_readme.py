@@ -40,3 +40,34 @@ def test_train_command_runs(tmp_path, monkeypatch, capsys, one_torch_thread):
 def test_referenced_files_exist(path):
     """Files the README names are in the repository."""
     assert (README.parent / path).exists()
+
+
+def _tests_block():
+    section = README.read_text().split("## Tests", 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
+def test_install_then_test_commands_match_ci_and_bring_pytest():
+    """README's install and test commands run in sequence: the same as .ci/run does.
+
+    The dev extra must bring pytest (else the test command fails right after the install),
+    and the test command must be .ci/run's own.
+    """
+    tomllib = pytest.importorskip("tomllib")
+
+    lines = [ln.split("#")[0].strip() for ln in _tests_block().splitlines()]
+    install, test = [ln for ln in lines if ln]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert install == 'pip install -e ".[dev]"'
+    assert re.search(r'^python -m pip install (-q )?-e "\.\[dev\]"$', ci, re.M)
+    assert test == "python -m pytest" and re.search(r"^python -m pytest$", ci, re.M)
+    extras = tomllib.loads((README.parent / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    assert any(dep.startswith("pytest") for dep in extras["dev"])
+    assert "qdl[all]" in extras["dev"][0]
+
+
+def test_readme_and_docs_do_not_point_outside_the_repository():
+    """A clone has no ../shared: nothing users read may point there."""
+    for path in [README, *sorted((README.parent / "docs").glob("*.md"))]:
+        assert "../shared" not in path.read_text(), path

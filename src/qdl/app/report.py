@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qdl.app.config import RunConfig, validate
+from qdl.app.quantum_data import QUANTUM_MODELS, run_quantum_job
 from qdl.app.runner import Trainer, build_model, parameter_counts, prepare
 from qdl.errors import QDLError
 
@@ -37,9 +39,13 @@ MODELS: dict[str, dict[str, Any]] = {
     "mlp-matched": {"kind": "mlp", "hidden": "matched"},
     "mlp-large": {"kind": "mlp", "hidden": [64, 64]},
 }
+# Quantum data (states): a QCNN reading them, classical learners on their shadows; these
+# models run on quantum datasets only, the ones above on the tabular ones only.
+MODELS.update(QUANTUM_MODELS)
 CLASSIFIER_ONLY = ("vqc",)
 DEFAULT_DATASETS = ("iris", "wine", "breast-cancer", "digits", "moons", "circles", "xor",
-                    "bbbp", "chembl-pic50", "credit", "smarket", "phishing")
+                    "bbbp", "chembl-pic50", "credit", "smarket", "phishing",
+                    "tfim", "cluster-ising", "dimer")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ def run_job(job: Job) -> dict[str, Any]:
     """
     import torch
 
+    from qdl.data.registry import is_quantum
+
+    if is_quantum(job.dataset):
+        return run_quantum_job(job)
     # Jobs may run in worker processes beside each other: one thread each avoids
     # oversubscribing the cores (small circuits gain nothing from a second thread).
     threads = torch.get_num_threads()
@@ -122,8 +132,11 @@ def jobs_for(datasets: Sequence[str], models: Sequence[str], seeds: int, epochs:
         raise QDLError(f"unknown dataset(s) {bad}; see qdl datasets")
     if seeds < 1 or epochs < 1:
         raise QDLError("--seeds and --epochs must be >= 1")
+    from qdl.data.registry import is_quantum
+
     return [Job(d, m, s, epochs, max_samples) for d in datasets for m in models
             if not (m in CLASSIFIER_ONLY and DATASETS[d].task == "regression")
+            and (m in QUANTUM_MODELS) == is_quantum(d)
             for s in range(seeds)]
 
 
@@ -253,6 +266,20 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return efficiency_plot(plt, rows, path)
 
 
+def _join(ray: Any, address: str) -> None:
+    """``ray.init(address)``, a failure to join being one line that names the likely cause."""
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        token = "" if os.environ.get("RAY_AUTH_MODE") else (
+            "; a head started by `ray start --head` with Ray >= 2.5x uses token "
+            "authentication: set RAY_AUTH_MODE=token (and the head's token, e.g. "
+            "RAY_AUTH_TOKEN) before joining")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise QDLError(f"cannot join the Ray cluster at {address}: {first[:200]}"
+                       f"{token}") from None
+
+
 def ray_executor(address: str = "local", num_cpus: int | None = None,
                  max_retries: int = 3) -> Executor:
     """An executor running each job as a Ray task (``pip install "qdl[ray]"``).
@@ -280,7 +307,7 @@ def ray_executor(address: str = "local", num_cpus: int | None = None,
             if address == "local":
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(address=address, log_to_driver=False)
+                _join(ray, address)
         remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
         pending = [remote.remote(job) for job in jobs]
         while pending:

@@ -45,7 +45,8 @@ class QuantumKernel(nn.Module):
         n_features: number of features (= qubits for the built-in maps); taken from the
             circuit when ``feature_map`` is one.
         reps: repetitions of the ZZ feature map.
-        entanglement: pairs coupled by the ZZ feature map (``full``, ``linear``, ``ring``).
+        entanglement: pairs coupled by the ZZ feature map (``full`` by default, as in Qiskit's
+            ``ZZFeatureMap`` and :func:`qdl.templates.zz_feature_map`; ``linear``, ``ring``).
         bandwidth: factor ``b`` applied to the features.
         tile_size: rows/columns per tile.
         cache_mib: memory for cached column states.
@@ -73,7 +74,7 @@ class QuantumKernel(nn.Module):
         n_features: int | None = None,
         *,
         reps: int = 2,
-        entanglement: str = "linear",
+        entanglement: str = "full",
         bandwidth: float = 1.0,
         tile_size: int = 256,
         cache_mib: float = 256.0,
