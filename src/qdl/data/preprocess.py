@@ -19,7 +19,7 @@ import numpy as np
 from qdl.data.registry import Table, class_labels
 from qdl.errors import QDLError
 
-SCALES = ("standard", "angle", "image")
+SCALES = ("standard", "angle", "image", "state")
 
 
 def split_indices(
@@ -110,8 +110,9 @@ class Preprocessor:
             rows: indices of the training rows.
             pca: keep this many principal components (``None``: keep all features).
             scale: ``standard`` (zero mean, unit variance), ``angle`` (then min-max to
-                ``[0, π]`` for circuits that encode features as rotation angles) or ``image``
-                (divide by the training maximum; no standardisation, no PCA).
+                ``[0, π]`` for circuits that encode features as rotation angles), ``image``
+                (divide by the training maximum; no standardisation, no PCA) or ``state``
+                (quantum-state amplitudes, passed through unchanged).
         """
         if scale not in SCALES:
             raise QDLError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -123,6 +124,10 @@ class Preprocessor:
         x = pre._encode(frame)
         if scale == "image":
             pre.mean, pre.std = [0.0] * x.shape[1], [float(max(x.max(), 1e-12))] * x.shape[1]
+            return pre
+        if scale == "state":
+            # Amplitudes of quantum states stay as they are: models read them as states.
+            pre.mean, pre.std = [0.0] * x.shape[1], [1.0] * x.shape[1]
             return pre
         pre.mean = x.mean(axis=0).tolist()
         pre.std = np.where(x.std(axis=0) > 1e-12, x.std(axis=0), 1.0).tolist()

@@ -32,6 +32,8 @@ class Table:
         task: ``classification`` or ``regression``.
         name: registry name or file path.
         image_shape: ``(h, w)`` when the features are the pixels of an image, row-major.
+        n_qubits: set when the features are the ``2**n_qubits`` (real) amplitudes of a
+            quantum state: quantum data, read by models as states, not preprocessed.
     """
 
     frame: Any
@@ -39,6 +41,7 @@ class Table:
     task: str
     name: str
     image_shape: tuple[int, int] | None = None
+    n_qubits: int | None = None
 
     @property
     def features(self) -> list[str]:
@@ -197,6 +200,21 @@ def _phishing(seed: int) -> Table:
     return Table(pd.DataFrame(rows), "phishing", "classification", "phishing")
 
 
+def _quantum(name: str, chain: str, n: int) -> Callable:
+    def load(seed: int) -> Table:
+        pd = _pandas(name)
+        from qdl.data.quantum import phase_dataset
+
+        # Exact ground states, generated once and cached (qdl.data.quantum.cache_dir).
+        data = phase_dataset(chain, n)
+        frame = pd.DataFrame(data.states, columns=[f"a{k}" for k in range(data.states.shape[1])])
+        frame["phase"] = [data.classes[k] for k in data.labels]
+        return Table(frame, "phase", "classification", name, n_qubits=n)
+    return load
+
+
+_QUANTUM = ("pandas", "scipy")
+
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("iris", "classification", 150, 4, 3, "flowers", "scikit-learn", "app",
                 _sklearn("iris", "load_iris")),
@@ -229,7 +247,27 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("phishing", "classification", 1250, 9, 2,
                 "cybersecurity: phishing websites (UCI)", "river", "data", _phishing,
                 ("pandas", "river")),
+    DatasetInfo("tfim", "classification", 200, 256, 2,
+                "quantum: 8-qubit transverse-field Ising ground states, ordered vs disordered",
+                "qdl (exact diagonalisation)", "app", _quantum("tfim", "tfim", 8), _QUANTUM),
+    DatasetInfo("cluster-ising", "classification", 576, 256, 3,
+                "quantum: 8-qubit cluster-Ising ground states, SPT / paramagnetic / "
+                "antiferromagnetic (Cong et al. 2019)", "qdl (exact diagonalisation)", "app",
+                _quantum("cluster-ising", "cluster-ising", 8), _QUANTUM),
+    DatasetInfo("dimer", "classification", 200, 256, 2,
+                "quantum: 8-qubit bond-alternating Heisenberg ground states, trivial vs "
+                "topological dimer phase", "qdl (exact diagonalisation)", "app",
+                _quantum("dimer", "dimer", 8), _QUANTUM),
 )}
+
+
+def is_quantum(name: str) -> bool:
+    """Whether registry dataset ``name`` holds quantum states (amplitudes as features).
+
+    >>> is_quantum("tfim"), is_quantum("iris")
+    (True, False)
+    """
+    return name in DATASETS and DATASETS[name].source.startswith("qdl (exact")
 
 
 def load_dataset(name: str, seed: int = 0) -> Table:
