@@ -29,7 +29,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise QDLError(f"no such config file: {path}")
     suffix = file.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml", ".json"):
-        raise QDLError(f"{path}: config files end in .yaml, .yml, .toml or .json")
+        raise QDLError(f"{path}: config files must end in .yaml, .yml, .toml or .json")
     try:
         data = _parse(file.read_text(), suffix)
     except QDLError:

@@ -1,12 +1,15 @@
 """Joining a Ray cluster started with `ray start --head` (token authentication on)."""
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +67,9 @@ def test_join_a_head_started_with_ray_start(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        # ray start records the head as the machine's "current cluster"; a later plain
+        # ray.init() (the other Ray tests) would try to join that dead head.
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        with contextlib.suppress(OSError):
+            if current.read_text().strip().endswith(f":{port}"):
+                current.unlink()

@@ -62,7 +62,7 @@ def test_config_reports(tmp_path, suffix, text):
 
 
 @pytest.mark.parametrize(("content", "args", "needle"), [
-    (None, [], "no such file"),
+    (None, [], "no such config file"),
     ('{"template": "hardware_efficient", "qubit": [2]}', [], "unknown config key"),
     ('{"template": "nope", "qubits": [2]}', [], "unknown circuit family"),
     ('{"template": "sim1", "qubits": [2]', [], "not valid JSON"),

@@ -88,8 +88,8 @@ def _check_names(circuit: Circuit, params: dict[str, torch.Tensor]) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             listed = ", ".join(known) if known else "none"
-            raise QDLError(f"--param {name}: the circuit has no parameter {name!r} "
-                           f"({hint}its parameters: {listed})")
+            raise QDLError(f"--param {name}: unknown parameter {name!r}, the circuit has no "
+                           f"such parameter ({hint}its parameters: {listed})")
 
 
 def run(args: argparse.Namespace) -> None:
