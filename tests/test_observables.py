@@ -58,16 +58,16 @@ def test_bad_strings_name_the_position(text, position):
         Observable.parse(text)
 
 
-@pytest.mark.parametrize("text", ["", "   ", "Z0 +", "2 *", "Z0 Z0", "Z0 I0", "I0 Z0", None, 3])
+@pytest.mark.parametrize("text", ["", "   ", "Z0 +", "2 *", "1j Z0", "X0 Y0", None, 3])
 def test_bad_strings_raise(text):
-    """Empty strings, dangling operators, repeated wires and non-strings raise QDLError."""
+    """Empty strings, dangling operators, non-Hermitian sums and non-strings raise QDLError."""
     with pytest.raises(QDLError):
         Observable.parse(text)
 
 
-def test_repeated_wire_message():
-    """A wire used twice in one word is named in the message."""
-    with pytest.raises(QDLError, match="wire 1 appears twice"):
+def test_non_hermitian_message_names_the_word():
+    """A collected non-real coefficient is named with its word (X1 Y1 = i Z1)."""
+    with pytest.raises(QDLError, match="Z1 has the coefficient"):
         Observable.parse("X1 Y1")
 
 
@@ -126,3 +126,63 @@ def test_expectations_match_dense_reference(dtype, atol, batch, rng):
                     -1)
     assert got.shape == (*batch, len(CASES))
     np.testing.assert_allclose(got.detach().numpy(), want, atol=atol * 10)
+
+
+# Repeated wires, complex coefficients, products.
+
+_P = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+      "Z": np.diag([1.0, -1.0])}
+
+
+def _dense_word(factors, n):
+    """The product of single-wire Paulis in the order written, each embedded by kron."""
+    out = np.eye(2**n, dtype=complex)
+    for w, p in factors:
+        m = np.eye(1)
+        for q in range(n):
+            m = np.kron(m, _P[p] if q == w else np.eye(2))
+        out = out @ m
+    return out
+
+
+@pytest.mark.parametrize("text, terms", [
+    ("X0 Y0", None), ("0.5j X0 Y0", [(-0.5, [(0, "Z")])]), ("Z1 X1 Z1", [(-1.0, [(1, "X")])]),
+    ("2j Y0 X0 Z1 + 1", [(2.0, [(0, "Z"), (1, "Z")]), (1.0, [])]),
+    ("X0 Y1 + 1j X0 X0", None),
+])
+def test_repeated_wires_and_imaginary_coefficients(text, terms):
+    """Words repeating a wire multiply like Pauli matrices; non-Hermitian sums are refused."""
+    if terms is None:
+        with pytest.raises(QDLError, match="not Hermitian"):
+            Observable.parse(text)
+        return
+    obs = Observable.parse(text)
+    want = sum(c * _dense_word(f, 2) for c, f in terms)
+    np.testing.assert_allclose(obs.to_matrix([0, 1]), want, atol=1e-12)
+
+
+def test_products_of_pauli_sums_match_matrix_products(rng):
+    """(A @ B).to_matrix equals the numpy matrix product for commuting sums."""
+    a = Observable.parse("0.5 X0 Z1 + -1.2 Z2")
+    b = Observable.parse("Z2 + 0.3 X0 Z1 + 2")
+    got = (a @ b).to_matrix([0, 1, 2])
+    np.testing.assert_allclose(got, a.to_matrix([0, 1, 2]) @ b.to_matrix([0, 1, 2]),
+                               atol=1e-12)
+    with pytest.raises(QDLError, match="not Hermitian"):
+        Observable.parse("X0") @ Observable.parse("Z0")
+
+
+def test_hermitian_projector_and_sparse_are_checked():
+    """Non-Hermitian, wrongly sized or mis-wired observables are QDLErrors."""
+    with pytest.raises(QDLError, match="not Hermitian"):
+        qdl.Hermitian([[0, 1], [0, 0]], [0])
+    with pytest.raises(QDLError, match="needs a 4x4"):
+        qdl.Hermitian(np.eye(2), [0, 1])
+    with pytest.raises(QDLError, match="one bit"):
+        qdl.Projector([0, 2], [0, 1])
+    with pytest.raises(QDLError, match="not Hermitian"):
+        qdl.SparseHamiltonian(([0], [1], [1.0], 1))
+    with pytest.raises(QDLError, match="acts on qubit 3"):
+        parse_observables([qdl.Hermitian(np.eye(2), [3])], 2)
+    assert qdl.Hermitian(np.eye(2), [0]) == qdl.Hermitian(np.eye(2), [0])
+    assert len({qdl.Hermitian(np.eye(2), [0]), qdl.Hermitian(np.eye(2), [0])}) == 1

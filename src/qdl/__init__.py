@@ -22,17 +22,20 @@ from qdl.errors import QDLError
 from qdl.gates import GATES
 from qdl.grad import DiffMethod, expval, expval_with_stderr, var
 from qdl.noise import NoiseModel
-from qdl.observables import Observable
+from qdl.observables import Hermitian, Observable, Projector, SparseHamiltonian
 from qdl.sim import density_matrix, probs, sample, state
 
 __all__ = [
     "GATES",
     "Circuit",
     "DiffMethod",
+    "Hermitian",
     "NoiseModel",
     "Observable",
     "Op",
+    "Projector",
     "QDLError",
+    "SparseHamiltonian",
     "density_matrix",
     "expval",
     "expval_with_stderr",

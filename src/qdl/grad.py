@@ -20,7 +20,13 @@ from qdl.errors import QDLError
 from qdl.expr import Sym
 from qdl.gates import GATES, shift_rule
 from qdl.noise import NoiseModel
-from qdl.observables import Observable, parse_observables
+from qdl.observables import (
+    AnyObservable,
+    Observable,
+    Projector,
+    SparseHamiltonian,
+    parse_observables,
+)
 from qdl.sim import (
     REAL,
     Bound,
@@ -471,6 +477,9 @@ def expval(
     """
     method = _choose_method(diff_method, shots, noise, backend)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
+    if backend is not None and not all(isinstance(o, Observable) for o in obs):
+        raise QDLError("an external backend measures Pauli sums only; write the observable "
+                       "as a Pauli sum, or simulate with QDL (no backend)")
     if backend is not None and initial_state is not None:
         raise QDLError("initial_state cannot be sent to an external backend; prepare the "
                        "state with gates in the circuit instead")
@@ -599,10 +608,10 @@ def var(
 ) -> torch.Tensor:
     """Variances ``<O²> − <O>²``: ``(*batch, len(observables))``.
 
-    Exact values are differentiable by backprop. With ``shots``, each observable must be one
-    Pauli word ``c·P`` (plus a constant): its eigenvalues are ``±c``, so the variance of the
-    measured values is ``c²(1 − m²)`` from the shot estimate ``m`` of ``<P>``,
-    differentiable by parameter shift like :func:`expval`. ``initial_state``: statevectors
+    Exact values are differentiable by backprop, for every observable kind. With ``shots``,
+    ``<O>`` and ``<O²>`` are both estimated from shots (``O²`` computed by the observables'
+    algebra), differentiable by parameter shift like :func:`expval`; sparse Hamiltonians are
+    exact only. ``initial_state``: statevectors
     ``(*batch, 2**n)`` the circuit acts on, as in :func:`expval`.
 
     >>> var(Circuit(1).h(0), ["Z0", "X0"], dtype=torch.complex128).round(decimals=9).tolist()
@@ -620,19 +629,20 @@ def var(
     return (second - mean**2).clamp_min(0).reshape(*bound.batch_shape, len(obs))
 
 
-def _shot_var(circuit: Circuit, obs: Sequence[Observable], params: Mapping | None,
+def _shot_var(circuit: Circuit, obs: Sequence[AnyObservable], params: Mapping | None,
               dtype: torch.dtype, device: torch.device | str | None, shots: int,
               seed: int | None, initial_state: torch.Tensor | None) -> torch.Tensor:
-    words = [[t for t in o.terms if t.paulis] for o in obs]
-    if any(len(w) > 1 for w in words):
-        raise QDLError("var with shots takes one Pauli word per observable (e.g. '0.5 Z0 Z1'); "
-                       "for sums of words use the exact variance (shots=None)")
-    texts = [" ".join(f"{p}{w}" for w, p in ws[0].paulis) if ws else "0" for ws in words]
-    m = expval(circuit, texts, params, dtype=dtype, device=device, shots=shots, seed=seed,
-               initial_state=initial_state)
-    coeffs = torch.tensor([ws[0].coeff if ws else 0.0 for ws in words], dtype=m.dtype,
-                          device=m.device)
-    return coeffs.square() * (1 - m.square())
+    """``<O²> − <O>²`` with both terms estimated from shots (``O²`` by the observables'
+    own algebra: Pauli words multiplied and collected, a Hermitian squared)."""
+    squares = []
+    for o in obs:
+        if isinstance(o, SparseHamiltonian):
+            raise QDLError(f"{o.text} is measured exactly only; use var(..., shots=None)")
+        squares.append(o if isinstance(o, Projector) else o @ o)
+    both = expval(circuit, [*obs, *squares], params, dtype=dtype, device=device, shots=shots,
+                  seed=seed, initial_state=initial_state)
+    mean, second = both[..., : len(obs)], both[..., len(obs):]
+    return (second - mean.square()).clamp_min(0)
 
 
 _METHODS: dict[DiffMethod, Callable[[_Plan, Circuit], torch.Tensor]] = {

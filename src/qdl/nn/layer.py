@@ -30,7 +30,8 @@ class QuantumLayer(nn.Module):
 
     Args:
         circuit: a :class:`~qdl.Circuit` or OpenQASM source text.
-        observables: Pauli sums, one output feature each (e.g. ``["Z0", "Z1"]``).
+        observables: one output feature each: Pauli sums (e.g. ``["Z0", "Z1"]``) or
+            observable objects (:class:`qdl.Hermitian`, :class:`qdl.Projector`, ...).
         inputs: names of the circuit parameters fed from the input features.
         diff_method: see :func:`qdl.expval` (``best`` = adjoint, parameter-shift with shots).
         dtype: ``torch.complex64`` (weights float32) or ``torch.complex128`` (float64). The
@@ -74,9 +75,7 @@ class QuantumLayer(nn.Module):
     ):
         super().__init__()
         self.circuit = Circuit.from_qasm(circuit) if isinstance(circuit, str) else circuit
-        self.observables = list(observables) if not isinstance(observables, str) else [
-            observables]
-        parse_observables(self.observables, self.circuit.n_qubits)
+        self.observables = parse_observables(observables, self.circuit.n_qubits)
         self.diff_method = DiffMethod.parse(diff_method).value
         self.input_names = list(inputs)
         self.state_input = bool(state_input)
@@ -126,7 +125,8 @@ class QuantumLayer(nn.Module):
         return (f"n_qubits={self.circuit.n_qubits}, gates={len(self.circuit)}, "
                 + ("state_input" if self.state_input else f"inputs={len(self.input_names)}")
                 + f", weights={len(self.weight_names)}, "
-                f"outputs={self.observables}, diff_method={self.diff_method!r}"
+                f"outputs={[o.text for o in self.observables]}, "
+                f"diff_method={self.diff_method!r}"
                 + (", noise" if self.noise is not None else "")
                 + (f", backend={type(self.backend).__name__}" if self.backend is not None
                    else ""))

@@ -463,10 +463,10 @@ def apply(state: torch.Tensor, step: Step, tensor: torch.Tensor | None, adjoint:
     if step.kind is Kind.DIAGONAL:
         return state * _diag_view(tensor, step.wires, state.dim())  # type: ignore[arg-type]
     if not step.controls:
-        return _apply_matrix(state, tensor, step.wires)  # type: ignore[arg-type]
+        return apply_matrix(state, tensor, step.wires)  # type: ignore[arg-type]
     index = _control_index(step.controls, state.dim())
     out = state.clone()
-    out[index] = _apply_matrix(state[index], tensor, step.wires)  # type: ignore[arg-type]
+    out[index] = apply_matrix(state[index], tensor, step.wires)  # type: ignore[arg-type]
     return out
 
 
@@ -489,7 +489,7 @@ def _from_front(flat: torch.Tensor, like: torch.Tensor, wires: Sequence[int]) ->
     return flat.reshape(shape).movedim(list(range(k)), list(wires))
 
 
-def _apply_matrix(state: torch.Tensor, m: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+def apply_matrix(state: torch.Tensor, m: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
     flat = _to_front(state, wires)
     if m.dim() == 2:
         out = (m @ flat.reshape(flat.shape[0], -1)).reshape(flat.shape)

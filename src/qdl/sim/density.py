@@ -23,9 +23,24 @@ import torch
 
 from qdl.errors import QDLError
 from qdl.noise import Channel, NoiseModel
-from qdl.observables import Observable, PauliTerm
-from qdl.sim.core import Bound, Step, _apply_matrix, apply, check_memory, zero_state
-from qdl.sim.measure import marginal, parity_estimate, rotate_to_measurement
+from qdl.observables import (
+    AnyObservable,
+    Hermitian,
+    Observable,
+    PauliTerm,
+    Projector,
+    SparseHamiltonian,
+)
+from qdl.sim.core import Bound, Step, apply, apply_matrix, check_memory, zero_state
+from qdl.sim.measure import (
+    eigenbasis,
+    eigenvalues,
+    marginal,
+    matrix_estimate,
+    parity_estimate,
+    rotate_to_measurement,
+    sparse,
+)
 
 Readout = tuple[torch.Tensor | None, ...]
 
@@ -59,7 +74,7 @@ def apply_channel(rho: torch.Tensor, channel: Channel, wires: Sequence[int]) -> 
     """
     n = (rho.dim() - 1) // 2
     s = _superoperator(channel, rho.dtype, rho.device)
-    return _apply_matrix(rho, s, [*wires, *(w + n for w in wires)])
+    return apply_matrix(rho, s, [*wires, *(w + n for w in wires)])
 
 
 def density_run(steps: Sequence[Step], tensors: Sequence[torch.Tensor | None], n_qubits: int,
@@ -179,7 +194,7 @@ def _parity_signs(k: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
     return torch.as_tensor(1 - 2 * parity, dtype=dtype, device=device)
 
 
-def density_expectation(rho: torch.Tensor, observables: Sequence[Observable],
+def density_expectation(rho: torch.Tensor, observables: Sequence[AnyObservable],
                         readout: Readout | None = None) -> torch.Tensor:
     """Exact ``tr(ρ O)`` per observable (readout errors included): ``(B, len(observables))``.
 
@@ -188,6 +203,13 @@ def density_expectation(rho: torch.Tensor, observables: Sequence[Observable],
     """
     cols = []
     for obs in observables:
+        if isinstance(obs, SparseHamiltonian):
+            cols.append(_sparse_trace(rho, obs, readout))
+            continue
+        if not isinstance(obs, Observable):
+            values = torch.as_tensor(eigenvalues(obs), dtype=rho.real.dtype, device=rho.device)
+            cols.append(_eigen_distribution(rho, obs, readout) @ values)
+            continue
         total = 0.0
         for term in obs.terms:
             p = term_distribution(rho, term, readout)
@@ -195,6 +217,29 @@ def density_expectation(rho: torch.Tensor, observables: Sequence[Observable],
             total = total + term.coeff * (p @ signs)
         cols.append(total)
     return torch.stack(cols, -1)
+
+
+def _eigen_distribution(rho: torch.Tensor, obs: Hermitian | Projector,
+                        readout: Readout | None) -> torch.Tensor:
+    """Outcomes ``(B, K)`` of measuring ``obs`` in its eigenbasis, then reading out."""
+    wires = list(obs.wires)
+    if isinstance(obs, Hermitian):
+        n = (rho.dim() - 1) // 2
+        w = eigenbasis(obs, rho.dtype, rho.device).mT.conj()  # V† ρ V: V† on kets, Vᵀ on bras
+        rho = apply_matrix(apply_matrix(rho, w, wires), w.conj(), [q + n for q in wires])
+    return apply_readout(marginal(diagonal(rho), wires), wires, readout)
+
+
+def _sparse_trace(rho: torch.Tensor, obs: SparseHamiltonian, readout: Readout | None
+                  ) -> torch.Tensor:
+    if readout is not None and any(r is not None for r in readout):
+        raise QDLError(f"{obs.text}: readout errors act on measured bits, which a sparse "
+                       "Hamiltonian is not measured by; drop the readout errors or use Pauli "
+                       "sums")
+    dim = 2**obs.n_qubits
+    flat = rho.reshape(dim, dim, -1)
+    product = sparse(obs, rho.dtype, rho.device) @ flat.reshape(dim, -1)  # S ρ, per batch
+    return product.reshape(dim, dim, -1).diagonal(dim1=0, dim2=1).sum(-1).real
 
 
 def density_shot_expectation(rho: torch.Tensor, observables: Sequence[Observable], shots: int,
@@ -208,6 +253,14 @@ def density_shot_expectation(rho: torch.Tensor, observables: Sequence[Observable
     rho = rho.detach()
     cols, errs = [], []
     for obs in observables:
+        if not isinstance(obs, Observable):
+            if isinstance(obs, SparseHamiltonian):
+                raise QDLError(f"{obs.text} is measured exactly only; use shots=None")
+            mean, var = matrix_estimate(_eigen_distribution(rho, obs, readout), obs, shots,
+                                        generator)
+            cols.append(mean.to(device=rho.device, dtype=rho.real.dtype))
+            errs.append(var.sqrt().to(device=rho.device, dtype=rho.real.dtype))
+            continue
         total = var = torch.zeros(rho.shape[-1], dtype=rho.real.dtype, device=rho.device)
         for term in obs.terms:
             if not term.paulis:

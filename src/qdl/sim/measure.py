@@ -8,13 +8,21 @@ import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from qdl.circuit import Op
 from qdl.errors import QDLError
 from qdl.gates import GATES
-from qdl.observables import Observable, PauliTerm
-from qdl.sim.core import _compile, apply, check_allocation
+from qdl.observables import (
+    AnyObservable,
+    Hermitian,
+    Observable,
+    PauliTerm,
+    Projector,
+    SparseHamiltonian,
+)
+from qdl.sim.core import _compile, apply, apply_matrix, check_allocation
 
 
 def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
@@ -76,17 +84,62 @@ def _batch_view(weights: torch.Tensor, ndim: int) -> torch.Tensor:
     return weights.reshape((1,) * (ndim - 1) + (-1,))
 
 
-def observable_apply(state: torch.Tensor, obs: Observable) -> torch.Tensor:
-    """``O|ψ>`` for a Pauli sum ``O``."""
+def observable_apply(state: torch.Tensor, obs: AnyObservable) -> torch.Tensor:
+    """``O|ψ>`` for any observable kind, on a batch-last state ``(2, ..., 2, B)``."""
+    if isinstance(obs, Hermitian):
+        return apply_matrix(state, dense(obs, state.dtype, state.device), obs.wires)
+    if isinstance(obs, Projector):
+        out = torch.zeros_like(state)
+        index = [slice(None)] * state.dim()
+        for w, b in zip(obs.wires, obs.bits, strict=True):
+            index[w] = slice(b, b + 1)
+        out[tuple(index)] = state[tuple(index)]
+        return out
+    if isinstance(obs, SparseHamiltonian):
+        flat = state.reshape(-1, state.shape[-1])
+        return (sparse(obs, state.dtype, state.device) @ flat).reshape(state.shape)
     out = torch.zeros_like(state)
     for term in obs.terms:
         out = out + term.coeff * apply_pauli(state, term.paulis)
     return out
 
 
-def weighted_observables(state: torch.Tensor, observables: Sequence[Observable],
+@lru_cache(maxsize=64)
+def dense(obs: Hermitian, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The observable's matrix as a tensor (made once per dtype and device)."""
+    return torch.tensor(np.array(obs.matrix), dtype=dtype, device=device)
+
+
+@lru_cache(maxsize=16)
+def sparse(obs: SparseHamiltonian, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The observable as a sparse CSR tensor (made once per dtype and device)."""
+    index = torch.tensor([obs.rows, obs.cols], dtype=torch.int64)
+    values = torch.tensor(obs.values, dtype=torch.complex128)
+    size = (2**obs.n_qubits,) * 2
+    coo = torch.sparse_coo_tensor(index, values, size).coalesce()
+    return coo.to(dtype=dtype).to_sparse_csr().to(device)
+
+
+def _split(observables: Sequence[AnyObservable]) -> tuple[list[int], list[int]]:
+    """Positions of the Pauli sums and of the other kinds."""
+    pauli = [k for k, o in enumerate(observables) if isinstance(o, Observable)]
+    return pauli, [k for k in range(len(observables)) if k not in set(pauli)]
+
+
+def weighted_observables(state: torch.Tensor, observables: Sequence[AnyObservable],
                          weights: torch.Tensor) -> torch.Tensor:
     """``Σ_o weights[:, o] · O_o|ψ>`` for weights ``(B, len(observables))``."""
+    pauli, other = _split(observables)
+    out = _weighted_paulis(state, [observables[k] for k in pauli], weights[:, pauli]) if pauli \
+        else torch.zeros_like(state)
+    for k in other:
+        w = _batch_view(weights[:, k], state.dim()).to(state.dtype)
+        out = out + w * observable_apply(state, observables[k])
+    return out
+
+
+def _weighted_paulis(state: torch.Tensor, observables: Sequence[Observable],
+                     weights: torch.Tensor) -> torch.Tensor:
     n = state.dim() - 1
     zfast = _use_zmatrix(n, observables)
     out = torch.zeros_like(state)
@@ -101,8 +154,32 @@ def weighted_observables(state: torch.Tensor, observables: Sequence[Observable],
     return out
 
 
-def expectation(state: torch.Tensor, observables: Sequence[Observable]) -> torch.Tensor:
+def expectation(state: torch.Tensor, observables: Sequence[AnyObservable]) -> torch.Tensor:
     """Exact ``<ψ|O|ψ>`` for each observable: shape ``(B, len(observables))``, real dtype."""
+    pauli, other = _split(observables)
+    if not other:
+        return _pauli_expectation(state, observables)  # type: ignore[arg-type]
+    cols: list[torch.Tensor | None] = [None] * len(observables)
+    if pauli:
+        out = _pauli_expectation(state, [observables[k] for k in pauli])  # type: ignore[misc]
+        for j, k in enumerate(pauli):
+            cols[k] = out[:, j]
+    flat = state.reshape(-1, state.shape[-1])
+    for k in other:
+        obs = observables[k]
+        if isinstance(obs, Projector):
+            cols[k] = probabilities(state, list(obs.wires))[:, _bits_index(obs.bits)]
+        else:
+            applied = observable_apply(state, obs).reshape(flat.shape)
+            cols[k] = (flat.conj() * applied).sum(0).real
+    return torch.stack(cols, -1)  # type: ignore[arg-type]
+
+
+def _bits_index(bits: Sequence[int]) -> int:
+    return int("".join(map(str, bits)), 2) if bits else 0
+
+
+def _pauli_expectation(state: torch.Tensor, observables: Sequence[Observable]) -> torch.Tensor:
     n = state.dim() - 1
     flat = state.reshape(-1, state.shape[-1])
     zfast = _use_zmatrix(n, observables)
@@ -258,6 +335,12 @@ def shot_expectation(
     real = state.real.dtype
     cols, errs = [], []
     for obs in observables:
+        if not isinstance(obs, Observable):
+            total, var = matrix_estimate(_eigen_distribution(state, obs), obs, shots,
+                                         generator)
+            cols.append(total.to(device=state.device, dtype=real))
+            errs.append(var.sqrt().to(device=state.device, dtype=real))
+            continue
         total = torch.zeros(state.shape[-1], dtype=real, device=state.device)
         var = torch.zeros_like(total)
         for term in obs.terms:
@@ -271,6 +354,76 @@ def shot_expectation(
         cols.append(total)
         errs.append(var.sqrt())
     return torch.stack(cols + errs if with_stderr else cols, -1)
+
+
+def _eigen_distribution(state: torch.Tensor, obs: AnyObservable) -> torch.Tensor:
+    """Outcome probabilities ``(B, K)`` of measuring ``obs`` in its eigenbasis (the order of
+    :func:`eigenvalues`): a projector's wires as they are, a Hermitian's rotated by V†."""
+    if isinstance(obs, SparseHamiltonian):
+        raise QDLError(f"{obs.text} is measured exactly only; shots would need its eigenbasis "
+                       "(a dense diagonalisation): use shots=None, or Pauli sums with shots")
+    if isinstance(obs, Hermitian):
+        state = apply_matrix(state, eigenbasis(obs, state.dtype, state.device).mT.conj(),
+                             obs.wires)
+    return probabilities(state, list(obs.wires))
+
+
+@lru_cache(maxsize=64)
+def eigenbasis(obs: Hermitian, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The eigenvectors ``V`` (columns) of a Hermitian observable as a tensor."""
+    return torch.tensor(obs.eigenvectors, dtype=dtype, device=device)
+
+
+def eigenvalues(obs: Hermitian | Projector) -> np.ndarray:
+    """The value each outcome of :func:`_eigen_distribution` stands for."""
+    if isinstance(obs, Hermitian):
+        return obs.eigenvalues
+    values = np.zeros(2 ** len(obs.wires))
+    values[_bits_index(obs.bits)] = 1.0
+    return values
+
+
+def matrix_estimate(p: torch.Tensor, obs: AnyObservable, shots: int,
+                    generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shot estimate of ``<O>`` from its eigenbasis distribution ``p`` ``(B, K)``, and the
+    estimated variance of that mean (sample variance over ``shots − 1``).
+
+    Counts are drawn as a chain of binomials (one per outcome), so memory and time do not
+    grow with ``shots``; a projector needs a single draw.
+    """
+    check_shots(shots)
+    p = p.detach().to(torch.float64).cpu().clamp_min(0)
+    p = p / p.sum(-1, keepdim=True)
+    if isinstance(obs, Projector):
+        q = p[:, _bits_index(obs.bits)]
+        mean = torch.binomial(torch.full_like(q, float(shots)), q, generator=generator) / shots
+        var = mean * (1 - mean) / max(shots - 1, 1)
+    else:
+        values = torch.as_tensor(eigenvalues(obs), dtype=torch.float64)  # type: ignore[arg-type]
+        counts = multinomial_counts(p, shots, generator)
+        mean = counts @ values / shots
+        var = (counts @ values**2 / shots - mean**2).clamp_min(0) / max(shots - 1, 1)
+    return mean, var  # on the CPU, in float64: callers move them
+
+
+def multinomial_counts(p: torch.Tensor, shots: int, generator: torch.Generator | None = None
+                       ) -> torch.Tensor:
+    """Outcome counts ``(B, K)`` of ``shots`` draws from each row of ``p`` (float64, CPU).
+
+    >>> multinomial_counts(torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64), 7).tolist()
+    [[0.0, 7.0, 0.0]]
+    """
+    remaining = torch.full(p.shape[:1], float(shots), dtype=torch.float64)
+    rest = torch.ones_like(remaining)
+    counts = []
+    for k in range(p.shape[-1] - 1):
+        q = torch.where(rest > 0, p[:, k] / rest.clamp_min(1e-300), 0.0).clamp(0, 1)
+        c = torch.binomial(remaining, q, generator=generator)
+        counts.append(c)
+        remaining, rest = remaining - c, rest - p[:, k]
+    counts.append(remaining)
+    return torch.stack(counts, -1)
 
 
 def rotate_to_measurement(state: torch.Tensor, term: PauliTerm, apply_step: Callable
