@@ -186,3 +186,18 @@ def test_hermitian_projector_and_sparse_are_checked():
         parse_observables([qdl.Hermitian(np.eye(2), [3])], 2)
     assert qdl.Hermitian(np.eye(2), [0]) == qdl.Hermitian(np.eye(2), [0])
     assert len({qdl.Hermitian(np.eye(2), [0]), qdl.Hermitian(np.eye(2), [0])}) == 1
+
+
+def test_docs_examples_run():
+    """The python blocks of docs/observables.md run in order and give the stated shapes."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "observables.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/observables.md", "exec"), namespace)
+    assert namespace["values"].shape == (2, 4)
+    assert namespace["err"].shape == (2, 2)

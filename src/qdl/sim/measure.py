@@ -112,12 +112,12 @@ def dense(obs: Hermitian, dtype: torch.dtype, device: torch.device) -> torch.Ten
 
 @lru_cache(maxsize=16)
 def sparse(obs: SparseHamiltonian, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The observable as a sparse CSR tensor (made once per dtype and device)."""
+    """The observable as a coalesced sparse COO tensor (made once per dtype and device)."""
     index = torch.tensor([obs.rows, obs.cols], dtype=torch.int64)
-    values = torch.tensor(obs.values, dtype=torch.complex128)
+    values = torch.tensor(obs.values, dtype=dtype)
     size = (2**obs.n_qubits,) * 2
-    coo = torch.sparse_coo_tensor(index, values, size).coalesce()
-    return coo.to(dtype=dtype).to_sparse_csr().to(device)
+    return torch.sparse_coo_tensor(index, values, size, check_invariants=True).coalesce().to(
+        device)
 
 
 def _split(observables: Sequence[AnyObservable]) -> tuple[list[int], list[int]]:
