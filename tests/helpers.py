@@ -46,6 +46,14 @@ def _rpp(p: np.ndarray, theta: float) -> np.ndarray:
 _SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
 
 
+def _givens(dim: int, i: int, j: int, theta: float) -> np.ndarray:
+    """Identity but ``|i> → cos(θ/2)|i> + sin(θ/2)|j>``, ``|j> → cos(θ/2)|j> − sin(θ/2)|i>``."""
+    m = np.eye(dim, dtype=complex)
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    m[i, i], m[j, j], m[i, j], m[j, i] = c, c, -s, s
+    return m
+
+
 def _fixed(m: object):
     return lambda: np.array(m, dtype=complex)
 
@@ -76,7 +84,19 @@ BASE_GATES = {
     "rxx": (1, lambda t: _rpp(X, t)),
     "ryy": (1, lambda t: _rpp(Y, t)),
     "rzz": (1, lambda t: _rpp(Z, t)),
+    # PennyLane's conventions (pennylane/ops/qubit: Rot, SingleExcitation, DoubleExcitation,
+    # OrbitalRotation, PauliRot), written out here from their documented matrices.
+    "rot": (3, lambda phi, theta, omega: expm_herm(Z, omega / 2) @ expm_herm(Y, theta / 2)
+            @ expm_herm(Z, phi / 2)),
+    "single_excitation": (1, lambda t: _givens(4, 1, 2, t)),
+    "double_excitation": (1, lambda t: _givens(16, 3, 12, t)),
+    "orbital_rotation": (1, lambda t: embed(_givens(4, 1, 2, t), [0, 2], 4)
+                         @ embed(_givens(4, 1, 2, t), [1, 3], 4)),
+    "pauli_rot_xyz": (1, lambda t: expm_herm(np.kron(np.kron(X, Y), Z), t / 2)),
+    "pauli_rot_zzz": (1, lambda t: np.diag([_e(-t / 2 * (-1) ** bin(i).count("1"))
+                                            for i in range(8)])),
 }
+FAMILY_EXAMPLES = ("pauli_rot_xyz", "pauli_rot_zzz")  # rows qdl makes on first use
 
 # qelib1.inc / stdgates.inc controlled gates: name -> (base gate, number of controls)
 CONTROLLED = {
@@ -98,6 +118,17 @@ def controlled(u: np.ndarray, controls: int) -> np.ndarray:
     return u
 
 
+def _pauli_word_gate(name: str):
+    """``pauli_rot_<word>``: ``exp(−iθ/2 P)`` for any word of X, Y, Z."""
+    word = name.removeprefix("pauli_rot_").upper()
+    if not name.startswith("pauli_rot_") or set(word) - set("XYZ"):
+        raise KeyError(name)
+    p = np.eye(1, dtype=complex)
+    for letter in word:
+        p = np.kron(p, PAULIS[letter])
+    return 1, lambda t: expm_herm(p, t / 2)
+
+
 def num_params(name: str) -> int:
     """Number of real parameters of a reference gate."""
     base = CONTROLLED[name][0] if name in CONTROLLED else name
@@ -113,7 +144,7 @@ def num_wires(name: str) -> int:
 def gate_matrix(name: str, params: Sequence[float] = (), ctrl: int = 0) -> np.ndarray:
     """The gate's matrix from the spec formulas, with ``ctrl`` extra leading controls."""
     base, k = CONTROLLED.get(name, (name, 0))
-    nparams, fn = BASE_GATES[base]
+    nparams, fn = BASE_GATES[base] if base in BASE_GATES else _pauli_word_gate(base)
     if len(params) != nparams:
         raise ValueError(f"{name} takes {nparams} parameters")
     return controlled(fn(*[float(p) for p in params]), k + ctrl)

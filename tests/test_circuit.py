@@ -267,3 +267,160 @@ def test_qasm_round_trip_preserves_the_unitary():
     phase /= abs(phase)
     np.testing.assert_allclose(u, phase * v, atol=1e-9)
     assert math.isclose(abs(np.vdot(v.reshape(-1), u.reshape(-1))), 2**c.n_qubits, rel_tol=1e-9)
+
+
+# ---- Issue 15: unitary(), negative controls, Pauli rotations --------------------------------
+
+C128 = torch.complex128
+
+
+def _random_unitary(dim: int, rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim)))
+    return q * (np.diag(r) / abs(np.diag(r)))
+
+
+@pytest.mark.parametrize("wires", [[1], [2, 0], [0, 2, 1]], ids=str)
+def test_unitary_matches_embedded_matrix(wires, rng):
+    """circuit.unitary applies the matrix on its wires (first wire most significant)."""
+    u = _random_unitary(2 ** len(wires), rng)
+    c = Circuit(3).h(0).ry(1, 0.4).unitary(wires, u)
+    psi0 = ref.circuit_state(Circuit(3).h(0).ry(1, 0.4))
+    want = ref.embed(u, wires, 3) @ psi0
+    np.testing.assert_allclose(qdl.state(c, dtype=C128).numpy(), want, atol=1e-12)
+
+
+def test_unitary_rows_are_shared_and_inverted(rng):
+    """Equal matrices give the same op; the inverse circuit undoes the gate."""
+    u = _random_unitary(4, rng)
+    a, b = Circuit(2).unitary([0, 1], u), Circuit(2).unitary([0, 1], u.copy())
+    assert a == b and hash(a) == hash(b)
+    c = Circuit(2).h(0).unitary([0, 1], u)
+    full = c.copy().extend(c.inverse())
+    np.testing.assert_allclose(qdl.state(full, dtype=C128).numpy(), [1, 0, 0, 0], atol=1e-12)
+
+
+@pytest.mark.parametrize(("matrix", "match"), [
+    ([[1, 1], [0, 1]], "not unitary"),
+    ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], "side 2"),
+    ([[float("nan"), 0], [0, 1]], "NaN"),
+    ("abc", "square array"),
+])
+def test_unitary_refuses_bad_matrices(matrix, match):
+    """Non-unitary, wrongly sized, NaN and non-numeric matrices are QDLErrors."""
+    with pytest.raises(QDLError, match=match):
+        Circuit(2).unitary([0], matrix)
+
+
+def test_unitary_wire_count_checked():
+    """A 4x4 matrix on one wire is refused naming the sizes."""
+    with pytest.raises(QDLError, match="acts on 2 wire"):
+        Circuit(2).unitary([0], np.eye(4))
+
+
+def test_unitary_backprop_through_matrix():
+    """d<Z0>/da through U = exp(iaH) given as a tensor equals central differences in numpy."""
+    rng = np.random.default_rng(3)
+    h = ref.random_hermitian(4, rng)
+    obs = ref.pauli_operator([(1.0, {0: "Z"}), (0.5, {1: "X"})], 2)
+
+    def f(a: float) -> float:
+        w, v = np.linalg.eigh(h)
+        u = (v * np.exp(1j * a * w)) @ v.conj().T
+        psi = u @ ref.circuit_state(Circuit(2).h(0).ry(1, 0.3))
+        return float(ref.expectation(psi, obs))
+
+    a = torch.tensor(0.37, dtype=torch.float64, requires_grad=True)
+    u = torch.linalg.matrix_exp(1j * a * torch.from_numpy(h))
+    c = Circuit(2).h(0).ry(1, 0.3).unitary([0, 1], u)
+    out = qdl.expval(c, ["Z0 + 0.5 X1"], dtype=C128, diff_method="backprop")
+    out.sum().backward()
+    assert out.item() == pytest.approx(f(0.37), abs=1e-12)
+    assert a.grad.item() == pytest.approx((f(0.37 + 1e-6) - f(0.37 - 1e-6)) / 2e-6, abs=1e-7)
+
+
+def test_unitary_one_qubit_exports_to_qasm(rng):
+    """A 1-qubit matrix exports as gphase + U and reads back to the same state; wider refuse."""
+    u = _random_unitary(2, rng)
+    c = Circuit(2).h(0).unitary([1], u).cx(1, 0)
+    back = Circuit.from_qasm(c.to_qasm())
+    np.testing.assert_allclose(qdl.state(back, dtype=C128).numpy(),
+                               ref.embed(np.eye(2), [0], 2) @ qdl.state(c, dtype=C128).numpy(),
+                               atol=1e-12)
+    with pytest.raises(QDLError, match="no OpenQASM decomposition"):
+        Circuit(2).unitary([0, 1], _random_unitary(4, rng)).to_qasm()
+
+
+@pytest.mark.parametrize("values", [[0], [1], [0, 0], [0, 1], [1, 0]], ids=str)
+def test_negative_controls_match_projectors(values, rng):
+    """ctrl_values: the gate acts where every control wire has its value, identity elsewhere."""
+    controls = [2, 0][: len(values)]
+    c = Circuit(3).ry(0, 0.7).ry(1, -1.1).ry(2, 0.4)
+    before = ref.circuit_state(c)
+    c.rx(1, 0.9, ctrl=controls, ctrl_values=values)
+    rx = ref.gate_matrix("rx", [0.9])
+    proj = np.eye(1)
+    for q in range(3):
+        want_bit = dict(zip(controls, values, strict=True)).get(q)
+        p = np.eye(2) if want_bit is None else np.diag([1 - want_bit, want_bit])
+        proj = np.kron(proj, p)
+    op = proj @ ref.embed(rx, [1], 3) + (np.eye(8) - proj)
+    np.testing.assert_allclose(qdl.state(c, dtype=C128).numpy(), op @ before, atol=1e-12)
+
+
+def test_negative_controls_checked():
+    """ctrl_values of the wrong length or not 0/1 are refused before anything is added."""
+    c = Circuit(3)
+    with pytest.raises(QDLError, match="ctrl_values"):
+        c.x(0, ctrl=[1], ctrl_values=[0, 1])
+    with pytest.raises(QDLError, match="ctrl_values"):
+        c.x(0, ctrl=[1], ctrl_values=[2])
+    with pytest.raises(QDLError, match="out of range"):
+        c.x(0, ctrl=[5], ctrl_values=[0])
+    assert len(c) == 0
+
+
+@pytest.mark.parametrize("word", ["X", "ZZ", "XIZ", "YXZ", "IIY", "ZZZZ"])
+def test_pauli_rot_and_multi_rz(word):
+    """pauli_rot(θ, word, wires) = exp(−iθ/2 P) by eigendecomposition in numpy."""
+    n, theta = len(word), 0.83
+    wires = list(range(n))[::-1]
+    c = Circuit(n).h(0).pauli_rot(theta, word, wires)
+    p = ref.pauli_operator([(1.0, dict(zip(wires, word, strict=True)))], n)
+    want = ref.expm_herm(p, theta / 2) @ ref.circuit_state(Circuit(n).h(0))
+    np.testing.assert_allclose(qdl.state(c, dtype=C128).numpy(), want, atol=1e-12)
+    if set(word) == {"Z"}:
+        m = Circuit(n).h(0).multi_rz(theta, wires)
+        np.testing.assert_allclose(qdl.state(m, dtype=C128).numpy(), want, atol=1e-12)
+
+
+def test_pauli_rot_all_identity_is_a_phase():
+    """An all-I word is the global phase exp(−iθ/2)."""
+    c = Circuit(1).pauli_rot(0.6, "I", [0])
+    np.testing.assert_allclose(qdl.state(c, dtype=C128).numpy(), [np.exp(-0.3j), 0], atol=1e-12)
+    with pytest.raises(QDLError, match="word"):
+        Circuit(2).pauli_rot(0.1, "XQ", [0, 1])
+
+
+@pytest.mark.parametrize("method", ["backprop", "adjoint", "parameter-shift", "finite-diff"])
+def test_new_gates_gradients_all_methods(method):
+    """rot, excitations, orbital rotation, Pauli words: every diff method vs numpy differences."""
+    c = (Circuit(4).ry(0, "a").ry(1, "b").ry(2, 0.3).h(3).rot(1, "a", "b", 0.2)
+         .single_excitation(0, 2, "b").double_excitation(0, 1, 2, 3, "a")
+         .orbital_rotation(3, 1, 0, 2, "b").pauli_rot("a", "XYZ", [2, 0, 3]).multi_rz("b", [1, 3])
+         .rx(2, "a", ctrl=[0], ctrl_values=[0]))
+    obs = ref.pauli_operator([(1.0, {0: "Z", 1: "Z"}), (-0.7, {2: "X"}), (0.3, {3: "Y"})], 4)
+    values = {"a": 0.41, "b": -1.3}
+
+    def f(a: float, b: float) -> float:
+        return float(ref.expectation(ref.circuit_state(c, {"a": a, "b": b}), obs))
+
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+               for k, v in values.items()}
+    out = qdl.expval(c, ["Z0 Z1 + -0.7 X2 + 0.3 Y3"], tensors, diff_method=method, dtype=C128)
+    out.sum().backward()
+    h = 1e-6
+    want_a = (f(0.41 + h, -1.3) - f(0.41 - h, -1.3)) / (2 * h)
+    want_b = (f(0.41, -1.3 + h) - f(0.41, -1.3 - h)) / (2 * h)
+    tol = 1e-5 if method == "finite-diff" else 1e-7
+    assert tensors["a"].grad.item() == pytest.approx(want_a, abs=tol)
+    assert tensors["b"].grad.item() == pytest.approx(want_b, abs=tol)

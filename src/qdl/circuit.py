@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from qdl.errors import QDLError
 from qdl.expr import Binary, Expr, Func, Sym, as_expr, binary, func
-from qdl.gates import GATES, lookup
+from qdl.gates import GATES, lookup, unitary_row
 
 MAX_QUBITS = 64
 
@@ -81,8 +81,9 @@ class Op:
 class Circuit:
     """A quantum circuit on ``n_qubits`` wires; wire 0 is the most significant bit.
 
-    Gate methods are generated from the gate table: ``c.<gate>(*wires, *angles)``. They
-    return the circuit, so calls chain.
+    Gate methods are generated from the gate table: ``c.<gate>(*wires, *angles)``, with
+    optional ``ctrl=[wires]`` (extra controls) and ``ctrl_values=[0, 1, ...]`` (0: the control
+    fires on ``|0>``). They return the circuit, so calls chain.
 
     >>> c = Circuit(2).h(0).cx(0, 1).ry(1, "theta")
     >>> c.parameters
@@ -157,14 +158,79 @@ class Circuit:
         return self
 
     def add(
-        self, name: str, wires: Sequence[int], params: Sequence[object] = (), ctrl: int = 0
+        self, name: str, wires: Sequence[int], params: Sequence[object] = (), ctrl: int = 0,
+        ctrl_values: Sequence[int] | None = None,
     ) -> Circuit:
         """Append gate ``name`` on ``wires`` with ``params``; ``ctrl`` adds control wires.
 
+        The first ``ctrl`` wires are the controls; ``ctrl_values`` (one 0 or 1 per control,
+        default all 1) makes a control fire on ``|0>``: like OpenQASM's ``negctrl @``, an ``x``
+        before and after on each such wire.
+
         >>> Circuit(3).add("rx", [0, 1, 2], ["theta"], ctrl=2).ops[0]
         ctrl(2) @ rx(theta) q[0], q[1], q[2]
+        >>> Circuit(2).add("x", [0, 1], ctrl=1, ctrl_values=[0]).ops
+        (x q[0], ctrl(1) @ x q[0], q[1], x q[0])
         """
-        return self.append(Op(name, tuple(wires), tuple(params), ctrl))  # type: ignore[arg-type]
+        op = Op(name, tuple(wires), tuple(params), ctrl)  # type: ignore[arg-type]
+        if ctrl_values is None:
+            return self.append(op)
+        values = list(ctrl_values)
+        if len(values) != ctrl or any(v not in (0, 1) or isinstance(v, bool) for v in values):
+            raise QDLError(f"ctrl_values of gate {name!r} must be {ctrl} value(s), each 0 or 1, "
+                           f"got {values!r}")
+        Circuit(self.n_qubits).append(op)  # check the op before adding any flip
+        flips = [Op("x", (w,)) for w, v in zip(op.wires, values, strict=False) if v == 0]
+        for o in [*flips, op, *flips]:
+            self.append(o)
+        return self
+
+    def unitary(self, wires: Sequence[int] | int, matrix: object, atol: float = 1e-6
+                ) -> Circuit:
+        """Append the gate with the given unitary ``matrix`` (wire 0 of it = first of ``wires``).
+
+        A constant matrix becomes a table row named by its digest; a tensor that requires
+        grad stays that tensor, so ``diff_method="backprop"`` differentiates the circuit with
+        respect to it (see :func:`qdl.gates.unitary_row`).
+
+        Raises:
+            QDLError: for a matrix that is not unitary within ``atol`` or of the wrong size.
+
+        >>> Circuit(1).unitary([0], [[0, 1], [1, 0]]).ops[0].name.startswith("unitary_")
+        True
+        """
+        wires = [wires] if isinstance(wires, int) else list(wires)
+        spec = unitary_row(matrix, atol)
+        if spec.num_wires != len(wires):
+            raise QDLError(f"unitary: a {2**spec.num_wires}x{2**spec.num_wires} matrix acts on "
+                           f"{spec.num_wires} wire(s), got {len(wires)}")
+        return self.add(spec.name, wires)
+
+    def pauli_rot(self, theta: object, word: str, wires: Sequence[int]) -> Circuit:
+        """Append ``exp(−iθ/2·P)`` for a Pauli word ``P`` (``"XYZ"``; ``I`` letters are skipped).
+
+        PennyLane's ``PauliRot`` order of arguments. Each word is a table row
+        ``pauli_rot_<word>`` with the two-term shift rule of its spectrum ±1/2.
+
+        >>> Circuit(3).pauli_rot("t", "XIZ", [0, 1, 2]).ops
+        (pauli_rot_xz(t) q[0], q[2],)
+        """
+        if not isinstance(word, str) or len(word) != len(wires) or set(word) - set("IXYZ"):
+            raise QDLError(f"pauli_rot: word must be a string of I, X, Y, Z with one letter per "
+                           f"wire, got {word!r} for {len(wires)} wire(s)")
+        active = [(w, p) for w, p in zip(wires, word, strict=True) if p != "I"]
+        if not active:  # exp(−iθ/2·I) is a global phase
+            return self.add("gphase", [], [-as_expr(theta) / 2])  # type: ignore[operator]
+        letters = "".join(p for _, p in active)
+        return self.add(f"pauli_rot_{letters.lower()}", [w for w, _ in active], [theta])
+
+    def multi_rz(self, theta: object, wires: Sequence[int]) -> Circuit:
+        """Append ``exp(−iθ/2·Z⊗…⊗Z)`` on ``wires`` (PennyLane's ``MultiRZ``; diagonal).
+
+        >>> Circuit(2).multi_rz(0.5, [0, 1]).ops
+        (pauli_rot_zz(0.5) q[0], q[1],)
+        """
+        return self.pauli_rot(theta, "Z" * len(wires), wires)
 
     def __getattr__(self, name: str) -> Callable[..., Circuit]:
         if name.startswith("_"):
@@ -174,13 +240,16 @@ class Circuit:
         except QDLError:
             raise AttributeError(f"Circuit has no attribute or gate {name!r}") from None
 
-        def gate(*args: object) -> Circuit:
+        def gate(*args: object, ctrl: Sequence[int] = (),
+                 ctrl_values: Sequence[int] | None = None) -> Circuit:
             if len(args) != spec.num_wires + spec.num_params:
                 raise QDLError(
                     f"{name}() takes {spec.num_wires} wire(s) then {spec.num_params} "
                     f"angle(s), got {len(args)} argument(s)"
                 )
-            return self.add(name, args[: spec.num_wires], args[spec.num_wires :])  # type: ignore[arg-type]
+            controls = [ctrl] if isinstance(ctrl, int) else list(ctrl)
+            return self.add(name, [*controls, *args[: spec.num_wires]],  # type: ignore[list-item]
+                            args[spec.num_wires :], len(controls), ctrl_values)
 
         gate.__name__ = name
         return gate

@@ -20,7 +20,10 @@ written per gate.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 
 from qdl.errors import QDLError
-from qdl.expr import Const
+from qdl.expr import Const, Expr, Sym
 
 Params = Sequence[torch.Tensor]
 
@@ -61,6 +64,11 @@ class GateSpec:
         base: for controlled gates, the name of the gate on the targets.
         num_controls: controls in front of the base gate's wires.
         qasm_def: OpenQASM 3 definition for gates outside ``stdgates.inc``.
+        decompose: for gates outside ``stdgates.inc`` and Qiskit's library, parameter
+            expressions -> ``((gate, local wires, parameters), ...)`` in standard gates; the
+            ``qasm_def`` is written from it, so the two cannot disagree.
+        family: rows made on demand rather than listed here (``"pauli_rot"`` for Pauli
+            rotations of any word, ``"unitary"`` for constant matrices); ``None`` for the table.
     """
 
     name: str
@@ -74,6 +82,8 @@ class GateSpec:
     base: str | None = None
     num_controls: int = 0
     qasm_def: str | None = None
+    decompose: Callable[[tuple], tuple[tuple[str, tuple[int, ...], tuple], ...]] | None = None
+    family: str | None = None
 
     @property
     def frequencies(self) -> tuple[tuple[float, ...], ...]:
@@ -89,9 +99,19 @@ class GateSpec:
         return f"GateSpec({self.name!r}, wires={self.num_wires}, params={self.num_params})"
 
 
-GATES: dict[str, GateSpec] = {}
+class _Table(dict):
+    """The gate table; rows made on demand (:data:`FAMILY`) resolve by name but do not
+    iterate, so code and tests that walk the table see exactly the rows listed here."""
+
+    def __missing__(self, name: str) -> GateSpec:
+        return FAMILY[name]
+
+
+GATES: dict[str, GateSpec] = _Table()
+FAMILY: dict[str, GateSpec] = {}
+"""Rows made on first use: Pauli rotations of any word, gates given by their matrix."""
 ALIASES = {"CX": "cx", "U": "u", "u3": "u", "phase": "p", "u1": "p", "cphase": "cp",
-           "cu1": "cp", "toffoli": "ccx", "fredkin": "cswap"}
+           "cu1": "cp", "toffoli": "ccx", "fredkin": "cswap", "givens": "single_excitation"}
 STDGATES = frozenset(
     """p x y z h s sdg t tdg sx rx ry rz cx cy cz cp crx cry crz ch swap ccx cswap cu
     CX phase cphase id u1 u2 u3 U gphase""".split()
@@ -104,7 +124,9 @@ def lookup(name: str) -> GateSpec:
     >>> lookup("cu1").name
     'cp'
     """
-    spec = GATES.get(ALIASES.get(name, name))
+    spec = GATES.get(ALIASES.get(name, name)) or FAMILY.get(name)
+    if spec is None and name.startswith(PAULI_ROT + "_"):
+        spec = pauli_rot_row(name[len(PAULI_ROT) + 1:].upper())
     if spec is None:
         close = sorted(g for g in GATES if g[:2] == name[:2])[:5]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -123,7 +145,29 @@ def _negate(name: str) -> Callable[[tuple], tuple[str, tuple]]:
 def _row(name: str, wires: int, kind: Kind, **kw: object) -> None:
     spectra = kw.get("spectra", ())
     kw.setdefault("inverse", _negate(name) if spectra else _self_inverse(name))
-    GATES[name] = GateSpec(name, wires, len(spectra), kind, **kw)  # type: ignore[arg-type]
+    if kw.get("decompose") and not kw.get("qasm_def"):
+        kw["qasm_def"] = _qasm_def(name, wires, len(spectra), kw["decompose"])  # type: ignore[arg-type]
+    table = FAMILY if kw.get("family") else GATES
+    table[name] = GateSpec(name, wires, len(spectra), kind, **kw)  # type: ignore[arg-type]
+
+
+# Names sort in parameter order: qiskit_qasm3_import orders a custom gate's parameters by name.
+_PARAM_NAMES = {1: ("theta",), 3: ("a_phi", "b_theta", "c_omega")}
+
+
+def _qasm_def(name: str, wires: int, num_params: int,
+              decompose: Callable[[tuple], tuple[tuple[str, tuple[int, ...], tuple], ...]]
+              ) -> str:
+    """An OpenQASM 3 ``gate`` definition written from a row's decomposition."""
+    names = _PARAM_NAMES[num_params] if num_params else ()
+    qubits = [f"q{i}" for i in range(wires)]
+    body = []
+    for gate, local, params in decompose(tuple(Sym(n) for n in names)):
+        args = f"({', '.join(p.qasm() for p in params)})" if params else ""
+        targets = " " + ", ".join(qubits[w] for w in local) if local else ""
+        body.append(f"{gate}{args}{targets};")
+    head = f"gate {name}({', '.join(names)})" if names else f"gate {name}"
+    return f"{head} {', '.join(qubits)} {{ {' '.join(body)} }}"
 
 
 def _c(x: torch.Tensor) -> torch.Tensor:
@@ -233,6 +277,203 @@ _row("ryy", 2, Kind.GENERAL, fn=_rxx_like("Y"), spectra=(_HALF,),
 _row("rzz", 2, Kind.DIAGONAL,
      fn=lambda p: torch.stack([_c(-p[0] / 2), _c(p[0] / 2), _c(p[0] / 2), _c(-p[0] / 2)], -1),
      spectra=(_HALF,), qasm_def="gate rzz(theta) a, b { cx a, b; rz(theta) b; cx a, b; }")
+
+
+# ---- Rotations from chemistry and of Pauli words (PennyLane's matrices and wire order) -------
+# Each is exp(-iθG) for a generator G written once; the spectrum is G's eigenvalues, so the
+# shift rules, the matrix and the QASM decomposition all follow from G (and cannot disagree).
+
+Decomposition = tuple[tuple[str, tuple[int, ...], tuple], ...]
+_BASIS_IN = {"X": (("h", ()),), "Y": (("rx", (Const(math.pi / 2),)),), "Z": ()}
+_BASIS_OUT = {"X": (("h", ()),), "Y": (("rx", (Const(-math.pi / 2),)),), "Z": ()}
+
+
+def _pauli_rot_ops(word: str, wires: Sequence[int], angle: Expr) -> Decomposition:
+    """exp(−i·angle/2·P) for a Pauli word: basis change, CNOT parity ladder, rz, undo."""
+    active = [(w, letter) for w, letter in zip(wires, word, strict=True) if letter != "I"]
+    ladder = tuple(("cx", (a, b), ()) for (a, _), (b, _) in itertools.pairwise(active))
+    into = tuple((g, (w,), args) for w, letter in active for g, args in _BASIS_IN[letter])
+    out = tuple((g, (w,), args) for w, letter in active for g, args in _BASIS_OUT[letter])
+    return into + ladder + (("rz", (active[-1][0],), (angle,)),) + ladder[::-1] + out
+
+
+def _word_matrix(word: str) -> np.ndarray:
+    m = np.eye(1, dtype=complex)
+    for letter in word:
+        m = np.kron(m, PAULI[letter])
+    return m
+
+
+def _pauli_terms(gen: np.ndarray) -> tuple[tuple[str, float], ...]:
+    """``gen = Σ c_P P`` over Pauli words (the terms of our generators all commute)."""
+    k = round(math.log2(gen.shape[0]))
+    words = ["".join(w) for w in itertools.product("IXYZ", repeat=k)]
+    coeffs = [np.trace(_word_matrix(w) @ gen).real / gen.shape[0] for w in words]
+    return tuple((w, float(c)) for w, c in zip(words, coeffs, strict=True) if abs(c) > 1e-12)
+
+
+def _exp_gate(gen: np.ndarray) -> tuple[Callable[[Params], torch.Tensor], tuple[float, ...]]:
+    """``θ ↦ exp(−iθG)`` (batched) and the spectrum of ``G``."""
+    lam, vec = np.linalg.eigh(gen)
+    v = torch.from_numpy(vec.astype(complex))
+    w = torch.from_numpy(lam)
+
+    def fn(p: Params) -> torch.Tensor:
+        phase = _c(-p[0][..., None] * w.to(p[0]))
+        vv = v.to(phase)
+        return (vv * phase[..., None, :]) @ vv.mH
+
+    return fn, tuple(sorted({round(float(x), 12) + 0.0 for x in lam}))
+
+
+def _excitation(dim: int, i: int, j: int) -> np.ndarray:
+    """Generator of the rotation |i> → cos(θ/2)|i> + sin(θ/2)|j> (and |j> → ... − sin|i>)."""
+    g = np.zeros((dim, dim), dtype=complex)
+    g[i, j], g[j, i] = -0.5j, 0.5j
+    return g
+
+
+def _exp_row(name: str, gen: np.ndarray, **kw: object) -> None:
+    """A one-parameter row ``exp(−iθG)`` decomposed into commuting Pauli rotations."""
+    fn, spectrum = _exp_gate(gen)
+    terms = _pauli_terms(gen)
+    k = round(math.log2(gen.shape[0]))
+    kw.setdefault("decompose", lambda p: tuple(
+        op for word, c in terms for op in _pauli_rot_ops(word, range(k), p[0] * (2 * c))))
+    _row(name, k, Kind.GENERAL, fn=fn, spectra=(spectrum,), **kw)
+
+
+def _rot(p: Params) -> torch.Tensor:
+    phi, theta, omega = p
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    c, s = torch.complex(c, 0 * c), torch.complex(s, 0 * s)
+    return _stack([[_c(-(phi + omega) / 2) * c, -_c((phi - omega) / 2) * s],
+                   [_c((omega - phi) / 2) * s, _c((phi + omega) / 2) * c]])
+
+
+_row("rot", 1, Kind.GENERAL, fn=_rot, spectra=(_HALF, _HALF, _HALF),
+     inverse=lambda p: ("rot", (-p[2], -p[1], -p[0])),
+     decompose=lambda p: (("rz", (0,), (p[0],)), ("ry", (0,), (p[1],)), ("rz", (0,), (p[2],))))
+_SINGLE = _excitation(4, 1, 2)  # |01> <-> |10>
+_exp_row("single_excitation", _SINGLE)
+_exp_row("double_excitation", _excitation(16, 3, 12))  # |0011> <-> |1100>
+# PennyLane's OrbitalRotation: the same Givens rotation of one spatial orbital pair for both
+# spins, single excitations on wires (0, 2) and (1, 3).
+_ORBITAL = np.kron(_SINGLE, np.eye(4)).reshape(2, 2, 2, 2, 2, 2, 2, 2)
+_ORBITAL = (_ORBITAL.transpose(0, 2, 1, 3, 4, 6, 5, 7).reshape(16, 16)
+            + np.kron(np.eye(4), _SINGLE).reshape(2, 2, 2, 2, 2, 2, 2, 2)
+            .transpose(0, 2, 1, 3, 4, 6, 5, 7).reshape(16, 16))
+_exp_row("orbital_rotation", _ORBITAL, decompose=lambda p: (
+    ("single_excitation", (0, 2), (p[0],)), ("single_excitation", (1, 3), (p[0],))))
+
+PAULI_ROT = "pauli_rot"
+
+
+@cache
+def pauli_rot_row(word: str) -> GateSpec | None:
+    """The row ``pauli_rot_<word>`` = exp(−iθ/2·P) for a word of X, Y, Z (made on first use).
+
+    All-Z words (``multi_rz``) are diagonal. ``None`` for anything else.
+
+    >>> pauli_rot_row("XZ").name, pauli_rot_row("ZZZ").kind.value
+    ('pauli_rot_xz', 'diagonal')
+    """
+    if not word or set(word) - set("XYZ"):
+        return None
+    name, k = f"{PAULI_ROT}_{word.lower()}", len(word)
+    decompose = lambda p: _pauli_rot_ops(word, range(k), p[0])  # noqa: E731
+    if set(word) == {"Z"}:
+        parity = torch.tensor([(-1.0) ** bin(i).count("1") for i in range(2**k)],
+                              dtype=torch.float64)
+        _row(name, k, Kind.DIAGONAL, fn=lambda p: _c(-p[0][..., None] / 2 * parity.to(p[0])),
+             spectra=(_HALF,), decompose=decompose, family=PAULI_ROT)
+    else:
+        fn, _ = _exp_gate(_word_matrix(word) / 2)
+        _row(name, k, Kind.GENERAL, fn=fn, spectra=(_HALF,), decompose=decompose,
+             family=PAULI_ROT)
+    return GATES[name]
+
+UNITARY = "unitary"
+
+
+def unitary_row(matrix: object, atol: float = 1e-6) -> GateSpec:
+    """The row of a gate given by its matrix (``circuit.unitary``), made on first use.
+
+    A constant matrix (numpy, nested lists, a tensor without grad) becomes the row
+    ``unitary_<digest of its entries>``: equal matrices share a row, and circuits stay hashable
+    data. A tensor that requires grad gets a row of its own whose matrix *is* that tensor,
+    so ``diff_method="backprop"`` carries gradients to it; the row holds only a weak reference
+    (build the circuit where the tensor lives, e.g. inside ``forward``). One-qubit matrices
+    are exported to OpenQASM as ``gphase`` and ``U``; wider ones have no decomposition here.
+
+    Raises:
+        QDLError: if the matrix is not square of side ``2**k`` (k >= 1), has NaN/inf entries
+            or is not unitary within ``atol`` (the largest deviation of ``U†U`` from ``I``).
+
+    >>> unitary_row([[0, 1], [1, 0]]).num_wires
+    1
+    """
+    live = isinstance(matrix, torch.Tensor) and matrix.requires_grad
+    try:
+        value = (matrix.detach() if isinstance(matrix, torch.Tensor)
+                 else torch.as_tensor(np.asarray(matrix, dtype=complex)))
+        value = value.to("cpu", torch.complex128)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise QDLError(f"unitary: matrix must be a square array of numbers ({exc})") from None
+    dim = value.shape[-1] if value.dim() == 2 else 0
+    if value.dim() != 2 or value.shape[0] != dim or dim < 2 or dim & (dim - 1):
+        raise QDLError(f"unitary: matrix must be square with side 2**k (k >= 1), got shape "
+                       f"{tuple(value.shape)}")
+    if not torch.isfinite(torch.view_as_real(value)).all():
+        raise QDLError("unitary: matrix has NaN or infinite entries")
+    err = (value.mH @ value - torch.eye(dim, dtype=value.dtype)).abs().max().item()
+    if err > atol:
+        raise QDLError(f"unitary: matrix is not unitary (max |U†U − I| = {err:.3g} > atol="
+                       f"{atol:g}); pass a unitary matrix or raise atol")
+    return _live_row(matrix, value) if live else _constant_row(value)  # type: ignore[arg-type]
+
+
+def _constant_row(value: torch.Tensor) -> GateSpec:
+    digest = hashlib.sha1(value.numpy().round(12).tobytes()).hexdigest()[:16]
+    name = f"{UNITARY}_{digest}"
+    if name not in FAMILY:
+        k = round(math.log2(value.shape[0]))
+        decompose = _u_decomposition(value.numpy()) if k == 1 else None
+        _row(name, k, Kind.GENERAL, fn=lambda p: value, family=UNITARY, decompose=decompose,
+             inverse=lambda p: (_constant_row(value.mH.contiguous()).name, p))
+    return GATES[name]
+
+
+def _live_row(matrix: torch.Tensor, value: torch.Tensor) -> GateSpec:
+    ref = weakref.ref(matrix)
+    name = f"{UNITARY}_live_{id(matrix):x}"
+
+    def fn(p: Params) -> torch.Tensor:
+        tensor = ref()
+        if tensor is None:
+            raise QDLError(f"gate {name}: its matrix tensor no longer exists; build the "
+                           "circuit where the tensor lives (e.g. inside forward)")
+        return tensor
+
+    def inverse(p: tuple) -> tuple[str, tuple]:
+        return _live_row(fn(()).mH, value.mH).name, p
+
+    k = round(math.log2(value.shape[0]))
+    _row(name, k, Kind.GENERAL, fn=fn, family=UNITARY, inverse=inverse)
+    return GATES[name]
+
+
+def _u_decomposition(m: np.ndarray) -> Callable[[tuple], Decomposition]:
+    """``m = e^{iα}·U(θ, φ, λ)`` (OpenQASM's U), read off the entries."""
+    eps = 1e-12
+    alpha = float(np.angle(m[0, 0] if abs(m[0, 0]) > eps else m[1, 0]))
+    v = m * np.exp(-1j * alpha)
+    theta = 2 * math.atan2(abs(v[1, 0]), abs(v[0, 0]))
+    phi = float(np.angle(v[1, 0])) if abs(v[1, 0]) > eps else 0.0
+    lam = float(np.angle(-v[0, 1])) if abs(v[0, 1]) > eps else float(np.angle(v[1, 1])) - phi
+    args = tuple(Const(round(x, 15) + 0.0) for x in (theta, phi, lam))
+    return lambda p: (("gphase", (), (Const(alpha),)), ("U", (0,), args))
+
 
 _CONTROLLED = {
     "cx": ("x", 1), "cy": ("y", 1), "cz": ("z", 1), "ch": ("h", 1), "csx": ("sx", 1),

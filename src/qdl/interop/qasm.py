@@ -1547,6 +1547,10 @@ def _library_gate(name: str) -> _GateDef:
 
 def _definitions(names: Iterable[str]) -> list[str]:
     """``qasm_def`` of the non-standard gates used, with the ones they use, in table order."""
+    for n in names:
+        if GATES[n].family and not GATES[n].qasm_def:
+            raise QDLError(f"gate {n} ({GATES[n].num_wires} qubits, given by its matrix) has no "
+                           "OpenQASM decomposition in QDL; only 1-qubit matrices export")
     need = {n for n in names if GATES[n].qasm_def}
     grew = True
     while grew:
@@ -1554,7 +1558,9 @@ def _definitions(names: Iterable[str]) -> list[str]:
         more = {w for w in words if w in GATES and GATES[w].qasm_def} - need
         need |= more
         grew = bool(more)
-    return [GATES[n].qasm_def for n in GATES if n in need]  # type: ignore[misc]
+    # Table rows in table order, then rows made on demand (Pauli words, matrices) by name.
+    return [GATES[n].qasm_def for n in [*GATES, *sorted(need - GATES.keys())]  # type: ignore[misc]
+            if n in need]
 
 
 def _op_line(op: Op, reg: str) -> str:

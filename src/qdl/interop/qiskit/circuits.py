@@ -20,7 +20,7 @@ from typing import Any
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.expr import Binary, Const, Expr, Func, Sym, binary, func
-from qdl.gates import GATES
+from qdl.gates import GATES, lookup
 from qdl.interop.qiskit._common import require
 
 __all__ = ["from_qiskit", "to_qiskit"]
@@ -45,6 +45,33 @@ def _gate_factory(name: str) -> Callable[..., Any]:
     if name in special:
         return special[name]
     return type(lib.get_standard_gate_name_mapping()[name])
+
+
+def _qdl_name(name: str) -> str:
+    """QDL's name for a Qiskit instruction name (``qdl_<gate>``: written by :func:`to_qiskit`)."""
+    name = _FROM_QISKIT.get(name, name)
+    return name[4:] if name.startswith("qdl_") else name
+
+
+def _decomposed(name: str, params: Sequence[Expr], symbols: Mapping[str, Any], qiskit: Any
+                ) -> Any:
+    """A gate outside Qiskit's library (``rot``, excitations, Pauli words) as a Qiskit gate
+    whose definition is the table's decomposition into standard gates."""
+    spec = GATES[name]
+    # Not QDL's own name: reading it back must decompose it, as its params are the circuit's.
+    sub = qiskit.QuantumCircuit(spec.num_wires, name=f"qdl_{name}")
+    for gate, wires, args in spec.decompose(tuple(params)):  # type: ignore[misc]
+        values = [_to_parameter(a, symbols) for a in args]
+        if gate == "gphase":
+            sub.global_phase += values[0]
+        elif GATES[gate.lower()].decompose:
+            sub.append(_decomposed(gate, args, symbols, qiskit), list(wires))
+        else:
+            sub.append(_gate_factory(gate.lower())(*values), list(wires))
+    gate = qiskit.circuit.Gate(sub.name, spec.num_wires,
+                               [_to_parameter(p, symbols) for p in params])
+    gate.definition = sub
+    return gate
 
 
 def _to_parameter(expr: Expr, symbols: Mapping[str, Any]) -> Any:
@@ -85,7 +112,8 @@ def to_qiskit(circuit: Circuit) -> Any:
         if op.name == "gphase":
             qc.global_phase += params[0]
             continue
-        gate = _gate_factory(op.name)(*params)
+        gate = (_decomposed(op.name, op.params, symbols, qiskit) if GATES[op.name].decompose
+                else _gate_factory(op.name)(*params))
         qc.append(gate.control(op.ctrl, annotated=False) if op.ctrl else gate, list(op.wires))
     return qc
 
@@ -195,8 +223,8 @@ class _Reader:
             self.read(op.definition, qubits)
 
     def direct(self, op: Any, qubits: list[int]) -> bool:
-        name = _FROM_QISKIT.get(op.name, op.name)
-        spec = GATES.get(name)
+        name = _qdl_name(op.name)
+        spec = GATES.get(name) or (lookup(name) if name.startswith("pauli_rot_") else None)
         if spec is None or spec.num_params != len(op.params) or spec.num_wires != len(qubits):
             return False
         self.circuit.add(name, qubits, [self.angle(p) for p in op.params])
@@ -207,10 +235,12 @@ class _Reader:
         if not isinstance(op, self.qiskit.circuit.ControlledGate):
             return False
         k, base = op.num_ctrl_qubits, op.base_gate
-        name = _FROM_QISKIT.get(base.name, base.name)
+        name = _qdl_name(base.name)
         # Extra parameters of the controlled gate itself (cu's γ) have no QDL counterpart.
-        if op.ctrl_state != 2**k - 1 or name not in GATES or not (
-                GATES[name].num_params == len(base.params) == len(op.params)):
+        extra = op.params[len(base.params):]  # cu's γ: a controlled phase, fine when 0
+        known = name in GATES or name.startswith("pauli_rot_")
+        if op.ctrl_state != 2**k - 1 or not known or lookup(name).num_params != len(
+                base.params) or any(not isinstance(x, float | int) or x != 0 for x in extra):
             return False
         params = [self.angle(p) for p in base.params]
         # Prefer a named table gate (c3x over ctrl(3) @ x) so noise rules find it by name.
