@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Importing interop registers the OpenQASM and Qiskit converters behind Circuit.from_qasm /
 # to_qasm / ... (the circuit layer cannot import interop, which sits above it).
-from qdl import interop, nn, noise
+from qdl import interop, nn, noise, optim
 from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES
@@ -40,8 +40,10 @@ __all__ = [
     "expval",
     "expval_with_stderr",
     "interop",
+    "metric_tensor",
     "nn",
     "noise",
+    "optim",
     "probs",
     "sample",
     "state",

@@ -1,0 +1,1 @@
+"""Quantum chemistry: molecular Hamiltonians from PySCF, Hartree–Fock states, UCCSD ansätze."""
