@@ -298,6 +298,7 @@ def test_batch_that_does_not_fit_runs_in_chunks(monkeypatch):
     a = torch.linspace(-1, 1, 8, dtype=torch.float64)
     expected = qdl.expval(circuit, ["Z2"], {"a": a, "b": 0.1}, dtype=torch.complex128)
     per_item = qdl.sim.core.STATE_COPIES * 16 * 2**3
+    monkeypatch.setattr(qdl.sim.core, "SMALL_BYTES", 0)  # check even tiny runs
     monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 3.5 * per_item)
     sizes = []
     evaluate = qdl.grad._evaluate

@@ -465,3 +465,13 @@ def test_perm_gather_index_matches_bit_arithmetic(rng):
     got = Perm(steps, n).tensor(qdl.sim.bind(c, {}))
     np.testing.assert_array_equal(got[0].numpy(), index)
     np.testing.assert_array_equal(got[1].numpy()[index], np.arange(2**n))
+
+
+def test_a_circuit_that_grows_after_a_run_is_recompiled():
+    """Plans are remembered per circuit object, and appending a gate invalidates them."""
+    c = Circuit(2).rx(0, "a").cx(0, 1)
+    first = qdl.state(c, {"a": 0.4}, dtype=torch.complex128)
+    np.testing.assert_allclose(first.numpy(), ref.circuit_state(c, {"a": 0.4}), atol=1e-12)
+    c.ry(1, 0.7).h(0)
+    second = qdl.state(c, {"a": 0.4}, dtype=torch.complex128)
+    np.testing.assert_allclose(second.numpy(), ref.circuit_state(c, {"a": 0.4}), atol=1e-12)

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -433,6 +433,16 @@ def _text(obs: object) -> str:
 AnyObservable = Observable | Hermitian | Projector | SparseHamiltonian
 
 
+@lru_cache(maxsize=1024)
+def _cached_parse(text: str) -> Observable:
+    return Observable.parse(text)
+
+
+def _parse(text: object) -> Observable:
+    """Parsed once per distinct string: layers parse the same observables on every call."""
+    return _cached_parse(text) if isinstance(text, str) else Observable.parse(text)  # type: ignore[arg-type]
+
+
 def parse_observables(observables: Any, n_qubits: int) -> list[AnyObservable]:
     """Parse observable strings (or take observable objects) and check their wires.
 
@@ -448,7 +458,7 @@ def parse_observables(observables: Any, n_qubits: int) -> list[AnyObservable]:
                        f"{observables!r}") from None
     if not items:
         raise QDLError("observables is empty; pass at least one, e.g. ['Z0']")
-    parsed = [o if isinstance(o, AnyObservable) else Observable.parse(o) for o in items]
+    parsed = [o if isinstance(o, AnyObservable) else _parse(o) for o in items]
     for obs in parsed:
         if isinstance(obs, SparseHamiltonian) and obs.n_qubits != n_qubits:
             raise QDLError(f"{obs.text} acts on {obs.n_qubits} qubits, but the circuit has "

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -28,12 +30,14 @@ from qdl.circuit import Circuit, Op
 from qdl.errors import QDLError
 from qdl.gates import GATES, Kind, controlled_diag, controlled_perm
 
+T = TypeVar("T")
 REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 # State-sized buffers a run may hold at its peak, for the memory guard. The adjoint sweep
 # keeps four states (ψ, conj(φ), λ, a spare), but GEMM outputs, transposed copies and gather
 # indices come on top: peak RSS measured 12-16 states for an adjoint step at 22 qubits.
 # Backprop keeps one state per fused block besides, which the guard does not count.
 STATE_COPIES = 16
+SMALL_BYTES = 2**26  # allocations up to 64 MiB are not checked against free memory
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,31 @@ def compile_circuit(circuit: Circuit) -> tuple[Step, ...]:
     >>> [s.kind.value for s in compile_circuit(Circuit(2).h(0).cx(0, 1))]
     ['general', 'permutation']
     """
-    return _compile(circuit.ops)
+    return memo(circuit, "steps", lambda: _compile(circuit.ops))
+
+
+_MEMO: dict[int, tuple[weakref.ref, int, dict]] = {}
+
+
+def memo(circuit: Circuit, key: object, make: Callable[[], T]) -> T:
+    """``make()``, remembered for this circuit object until gates are appended to it.
+
+    The lru caches behind it key on the op sequence, and hashing ~100 frozen ops (angle
+    expressions included) on every call cost more than a 4-qubit simulation; a circuit only
+    ever grows, so its identity and length identify its contents.
+    """
+    if tracing():  # dynamo cannot carry id()-keyed state across a trace; it traces make()
+        return make()
+    entry = _MEMO.get(id(circuit))
+    if entry is None or entry[0]() is not circuit or entry[1] != len(circuit):
+        ident = id(circuit)
+        entry = (weakref.ref(circuit, lambda _, ident=ident: _MEMO.pop(ident, None)),
+                 len(circuit), {})
+        _MEMO[ident] = entry
+    values = entry[2]
+    if key not in values:
+        values[key] = make()
+    return values[key]
 
 
 @dataclass(frozen=True)
@@ -357,7 +385,9 @@ def check_allocation(nbytes: float, what: str, device: torch.device,
     Traceback (most recent call last):
     qdl.errors.QDLError: 2**60 bytes needs 1024.0 PiB but only ... is free on cpu; ask for less
     """
-    if tracing():  # a traced graph cannot depend on today's free memory
+    # A traced graph cannot depend on today's free memory, and reading it for a few
+    # megabytes cost more than a small circuit's simulation.
+    if tracing() or nbytes <= SMALL_BYTES:
         return
     free = _free_bytes(device)
     if nbytes > free:
@@ -379,9 +409,10 @@ def fitting_chunk(n_qubits: int, bound: Bound, size: int | None = None) -> int:
             raise QDLError(f"chunk_size must be an int >= 1, got {size!r}")
         check_memory(n_qubits, min(size, bound.batch), bound.dtype, bound.device)
         return size
-    if tracing():  # a compiled graph cannot depend on today's free memory
-        return bound.batch
     item = torch.empty((), dtype=bound.dtype).element_size()
+    whole = STATE_COPIES * item * 2.0**n_qubits * bound.batch
+    if tracing() or whole <= SMALL_BYTES:  # see check_allocation
+        return bound.batch
     fits = int(_free_bytes(bound.device) // (STATE_COPIES * item * 2.0**n_qubits))
     if fits < 1:
         check_memory(n_qubits, 1, bound.dtype, bound.device)

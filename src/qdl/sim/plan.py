@@ -23,6 +23,7 @@ from qdl.sim.core import (
     apply,
     compile_circuit,
     gate_tensor,
+    memo,
     zero_state,
 )
 
@@ -377,9 +378,10 @@ def plan_for(circuit: Circuit, initial: bool = False) -> tuple[PlanItem, ...]:
     the adjoint method returns its gradient like any other input's.
     """
     if initial:
-        return (Prep((), circuit.n_qubits),
-                *fuse(compile_circuit(circuit), circuit.n_qubits, prep=False))
-    return fuse(compile_circuit(circuit), circuit.n_qubits)
+        return memo(circuit, "plan-from-state", lambda: (
+            Prep((), circuit.n_qubits),
+            *fuse(compile_circuit(circuit), circuit.n_qubits, prep=False)))
+    return memo(circuit, "plan", lambda: fuse(compile_circuit(circuit), circuit.n_qubits))
 
 
 def run(
