@@ -64,7 +64,8 @@ def one_torch_thread():
 def ray_local():
     """One local Ray instance (two CPUs, one thread per worker) shared by the Ray tests."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # address="local" starts a fresh instance even if `ray start` left a cluster record.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     yield ray
     ray.shutdown()

@@ -305,7 +305,10 @@ def ray_executor(address: str = "local", num_cpus: int | None = None,
             return
         if not ray.is_initialized():
             if address == "local":
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                # address="local": a new instance here even when `ray start` has recorded a
+                # cluster on this machine (plain ray.init() would try to join that one).
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                         log_to_driver=False)
             else:
                 _join(ray, address)
         remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
