@@ -289,6 +289,23 @@ def _has_probability(estimator: QSVC) -> bool:
     return True
 
 
+AUTO_BANDWIDTHS = {"minmax": (0.05, 0.1, 0.2, 0.5, 1.0), None: (0.25, 0.5, 1.0)}
+
+
+def centered_alignment(gram: np.ndarray, target: np.ndarray) -> float:
+    """Centred kernel-target alignment ``<K_c, Y_c>_F / (‖K_c‖ ‖Y_c‖)`` (0 if degenerate).
+
+    >>> y = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    >>> round(centered_alignment(np.eye(2), y), 6)
+    1.0
+    """
+    n = len(gram)
+    h = np.eye(n) - 1.0 / n
+    kc, yc = h @ gram @ h, h @ target @ h
+    norm = np.linalg.norm(kc) * np.linalg.norm(yc)
+    return float((kc * yc).sum() / norm) if norm > 0 else 0.0
+
+
 class QSVC(ClassifierMixin, BaseEstimator):
     """Support-vector classifier on a quantum fidelity kernel.
 
@@ -296,20 +313,26 @@ class QSVC(ClassifierMixin, BaseEstimator):
     feature) on the training data and fits ``sklearn.svm.SVC(kernel="precomputed")``;
     ``predict`` computes the kernel between new samples and the support vectors only.
 
-    **Scaling**: with ``scaling="minmax"`` (default) every feature is mapped inside to
-    ``[-1, 1]`` (training minimum and maximum; constant features to 0), then multiplied by
-    ``bandwidth`` before the feature map; ``None`` feeds ``bandwidth·x`` (scale yourself).
-    The ZZ feature map concentrates (its Gram matrix tends to the identity) on wide feature
-    ranges, so small bandwidths (0.05–0.3) usually generalise best; tune it with
-    ``GridSearchCV``. Reduce many features first (e.g. ``StandardScaler`` + ``PCA`` in a
-    ``Pipeline``): more than ``max_qubits`` features raise ``QDLError``.
+    **Scaling**: with ``scaling="minmax"`` every feature is mapped inside to ``[-1, 1]``
+    (training minimum and maximum; constant features to 0), then multiplied by ``bandwidth``
+    before the feature map; ``None`` feeds ``bandwidth·x`` (the features are the angles, as
+    in Qiskit's ``QSVC``). The ZZ feature map concentrates (its Gram matrix tends to the
+    identity) on wide feature ranges, so no single setting suits every dataset: by default
+    (``scaling="auto"``, ``bandwidth="auto"``) ``fit`` computes the Gram matrix of at most
+    200 training samples for raw features (bandwidth 0.25, 0.5, 1) and min-max scaled ones
+    (0.05, 0.1, 0.2, 0.5, 1) and keeps the setting whose kernel is best aligned with the
+    labels (centred kernel-target alignment, Cortes, Mohri & Rostamizadeh, JMLR 13, 795
+    (2012)); ``scaling_``, ``bandwidth_`` and ``alignments_`` record the choice. Give both
+    explicitly (or tune them with ``GridSearchCV``) to skip it. Reduce many features first
+    (e.g. ``StandardScaler`` + ``PCA`` in a ``Pipeline``): more than ``max_qubits``
+    features raise ``QDLError``.
 
     Args:
         feature_map: ``"zz"`` or ``"angle"`` (see :class:`qdl.models.QuantumKernel`).
         reps: repetitions of the ZZ feature map.
-        entanglement: ZZ coupling pattern (``linear``, ``ring``, ``full``).
-        bandwidth: factor on the scaled features.
-        scaling: ``"minmax"`` or ``None`` (see above).
+        entanglement: ZZ coupling pattern (``full``, Qiskit's default, ``linear``, ``ring``).
+        bandwidth: factor on the scaled features, or ``"auto"`` (see above).
+        scaling: ``"minmax"``, ``None`` or ``"auto"`` (see above).
         C: SVC regularisation.
         class_weight: passed to ``SVC``.
         probability: enable ``predict_proba``: Platt scaling fitted on 5-fold
@@ -326,15 +349,18 @@ class QSVC(ClassifierMixin, BaseEstimator):
         svc_: the fitted ``SVC``.
         calibrator_: the probability model (only with ``probability=True``).
         X_fit_: the scaled training features.
+        scaling_: the scaling used (chosen when ``scaling="auto"``).
+        bandwidth_: the bandwidth used (chosen when ``bandwidth="auto"``).
+        alignments_: ``{(scaling, bandwidth): alignment}`` of the candidates tried.
     """
 
     def __init__(
         self,
         feature_map: str = "zz",
         reps: int = 2,
-        entanglement: str = "linear",
-        bandwidth: float = 0.1,
-        scaling: str | None = "minmax",
+        entanglement: str = "full",
+        bandwidth: float | str = "auto",
+        scaling: str | None = "auto",
         C: float = 1.0,
         class_weight: dict | str | None = None,
         probability: bool = False,
@@ -370,16 +396,8 @@ class QSVC(ClassifierMixin, BaseEstimator):
         if X.shape[1] > self.max_qubits:
             raise QDLError(f"QSVC puts one feature on each qubit: {X.shape[1]} features exceed "
                            f"max_qubits={self.max_qubits}; reduce them first (e.g. PCA)")
-        if self.scaling not in ("minmax", None):
-            raise QDLError(f"scaling must be 'minmax' or None, got {self.scaling!r}")
-        lo, hi = (X.min(0), X.max(0)) if self.scaling else (-np.ones(X.shape[1]),
-                                                            np.ones(X.shape[1]))
-        self.x_center_ = (hi + lo) / 2
-        self.x_half_range_ = np.where(hi > lo, (hi - lo) / 2, 1.0)
-        self.kernel_ = QuantumKernel(self.feature_map, X.shape[1], reps=self.reps,
-                                     entanglement=self.entanglement, bandwidth=self.bandwidth,
-                                     tile_size=self.tile_size, dtype=_dtype(self.dtype))
-        self.X_fit_ = self._scale(X)
+        self.scaling_, self.bandwidth_ = self._choose(X, indices)
+        self._configure(X, self.scaling_, self.bandwidth_)
         with torch.no_grad():
             gram = self.kernel_(self.X_fit_).double().numpy()
         self.svc_ = SVC(kernel="precomputed", C=self.C, class_weight=self.class_weight,
@@ -390,6 +408,36 @@ class QSVC(ClassifierMixin, BaseEstimator):
             self.calibrator_ = CalibratedClassifierCV(clone(self.svc_), method="sigmoid", cv=5,
                                                       ensemble=False).fit(gram, indices)
         return self
+
+    def _configure(self, X: np.ndarray, scaling: str | None, bandwidth: float) -> None:
+        """Set the scaling and the kernel for ``(scaling, bandwidth)``; ``X_fit_`` too."""
+        lo, hi = (X.min(0), X.max(0)) if scaling else (-np.ones(X.shape[1]),
+                                                       np.ones(X.shape[1]))
+        self.x_center_ = (hi + lo) / 2
+        self.x_half_range_ = np.where(hi > lo, (hi - lo) / 2, 1.0)
+        self.kernel_ = QuantumKernel(self.feature_map, X.shape[1], reps=self.reps,
+                                     entanglement=self.entanglement, bandwidth=bandwidth,
+                                     tile_size=self.tile_size, dtype=_dtype(self.dtype))
+        self.X_fit_ = self._scale(X)
+
+    def _choose(self, X: np.ndarray, indices: np.ndarray) -> tuple[str | None, float]:
+        """The (scaling, bandwidth) to use: given, or the best-aligned candidate."""
+        if self.scaling not in ("minmax", None, "auto"):
+            raise QDLError(f"scaling must be 'minmax', None or 'auto', got {self.scaling!r}")
+        scalings = ["minmax", None] if self.scaling == "auto" else [self.scaling]
+        candidates = [(sc, b) for sc in scalings for b in (
+            AUTO_BANDWIDTHS[sc] if self.bandwidth == "auto" else (self.bandwidth,))]
+        self.alignments_ = {}
+        if len(candidates) == 1:
+            return candidates[0]
+        rows = np.random.default_rng(0).permutation(len(X))[:200]
+        target = (indices[rows][:, None] == indices[rows][None, :]) * 2.0 - 1.0
+        for scaling, bandwidth in candidates:
+            self._configure(X, scaling, bandwidth)
+            with torch.no_grad():
+                gram = self.kernel_(self.X_fit_[rows]).double().numpy()
+            self.alignments_[scaling, bandwidth] = centered_alignment(gram, target)
+        return max(self.alignments_, key=self.alignments_.__getitem__)
 
     def _kernel_rows(self, X: object, support_only: bool = True) -> np.ndarray:
         """Kernel between ``X`` and the training samples (zero off the support vectors)."""
