@@ -23,6 +23,7 @@ from qdl.gates import GATES
 from qdl.grad import DiffMethod, expval, expval_with_stderr, var
 from qdl.noise import NoiseModel
 from qdl.observables import Hermitian, Observable, Projector, SparseHamiltonian
+from qdl.optim import metric_tensor
 from qdl.sim import density_matrix, probs, sample, state
 
 __all__ = [
