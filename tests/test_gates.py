@@ -336,3 +336,16 @@ def test_family_names():
     assert "pauli_rot_xz" not in GATES
     with pytest.raises(QDLError, match="unknown gate"):
         lookup("pauli_rot_xa")
+
+
+def test_docs_examples_run():
+    """The python blocks of docs/gates.md run in order."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "gates.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/gates.md", "exec"), namespace)

@@ -201,3 +201,16 @@ def test_rotoselect_picks_the_best_gate():
                 for t in grid)
     assert loss == pytest.approx(brute[0], abs=1e-6)
     assert float(cost(build(choice), torch.tensor([0.0]))) is not None
+
+
+def test_docs_examples_run():
+    """The python blocks of docs/optimizers.md run in order."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "optimizers.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/optimizers.md", "exec"), namespace)

@@ -121,3 +121,31 @@ def test_errors_are_one_line():
         chem.qubit_terms(["H", "H"], H2_BOHR, mapping="bk")
     with pytest.raises(QDLError, match="cannot read"):
         chem.read_xyz("/no/such/file.xyz")
+
+
+def test_docs_examples_run():
+    """The python blocks of docs/chemistry.md run in order."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "chemistry.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/chemistry.md", "exec"), namespace)
+    assert round(namespace["fci"], 9) == -1.136189454  # the issue's H2 value at 0.70 Å
+
+
+def test_vqe_command(tmp_path, capsys):
+    """`qdl vqe` on an .xyz file prints VQE within 1e-6 Ha of FCI; bad input exits 2."""
+    from qdl.cli import main
+
+    xyz = tmp_path / "h2.xyz"
+    xyz.write_text("2\nhydrogen\nH 0 0 0\nH 0 0 0.7414\n")
+    assert main(["vqe", str(xyz), "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert abs(out["energy"] - out["fci"]) < 1e-6
+    assert main(["vqe", "XeF6"]) == 2
+    assert "unknown molecule" in capsys.readouterr().err

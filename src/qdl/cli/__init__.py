@@ -24,12 +24,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from qdl import __version__
-    from qdl.cli import diagnose, report, run, sweep, train
+    from qdl.cli import diagnose, report, run, sweep, train, vqe
 
     parser = _Parser(prog="qdl", description="Quantum deep learning on torch.")
     parser.add_argument("--version", action="version", version=f"qdl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (run, train, report, sweep, diagnose):
+    for module in (run, train, report, sweep, diagnose, vqe):
         module.register(sub)
     return parser
 
