@@ -539,8 +539,8 @@ LIMITS = [
     ("qubit q;\nrx(1e309) q;", "a float literal is out of range for a float64"),
     ("qubit q;\nrx(" + "9" * 400 + ") q;", "the integer about 10^400 is out of range"),
     ("qubit q;\nconst float k = 1e400;", "a float literal is out of range"),
-    ("qubit q;\nrx(" + "-" * 101 + "1) q;", "the expression nests more than 100 levels deep"),
-    ("qubit q;\nrx(" + "(" * 101 + "1" + ")" * 101 + ") q;", "nests more than 100 levels deep"),
+    ("qubit q;\nrx(" + "-" * 33 + "1) q;", "nests brackets and unary minus more than 32 deep"),
+    ("qubit q;\nrx(" + "(" * 32 + "1" + ")" * 32 + ") q;", "nests brackets and unary minus"),
     ("qubit q;\nrx(" + "+".join(["1"] * 101) + ") q;", "nests more than 100 levels deep"),
     ("qubit q;\nrx(" + "*".join(["(1+1)"] * 600) + ") q;", "has more than 1000 operators"),
 ]
@@ -557,10 +557,10 @@ def test_limits_name_size_limit_and_line(statement, message):
 
 
 def test_limits_hold_at_the_limit():
-    """64 qubits, 100 levels of nesting and a finite 1e308 are still read."""
+    """64 qubits, 32 levels of brackets and unary minus and a finite 1e308 are still read."""
     assert from_qasm("OPENQASM 3;\nqubit[60] a;\nqubit[4] b;\nh b[3];").n_qubits == 64
     assert from_qasm("OPENQASM 3;\nU(0, 0, 0) $63;").n_qubits == 64
-    deep = from_qasm(HEAD3 + "qubit q;\nrx(" + "-" * 98 + "(1)) q;")
+    deep = from_qasm(HEAD3 + "qubit q;\nrx(" + "-" * 30 + "(1)) q;")
     assert deep.ops[0].params == (Const(1.0),)
     huge = from_qasm(HEAD3 + "qubit q;\nrx(1e308) q;")
     assert huge.ops[0].params == (Const(1e308),) and "RX(1e+308)" in str(huge)

@@ -24,8 +24,9 @@ Registers hold at most :data:`~qdl.circuit.MAX_QUBITS` qubits in all; a program 
 (custom gates inlined, ``pow(k) @`` repeated, broadcasts and slices unrolled) to at most
 ``max_ops`` operations (by default :data:`MAX_OPS` or :data:`OPS_PER_CHAR` per character of
 the text, whichever is more; checked on counts before anything is expanded);
-angle expressions nest at most :data:`MAX_EXPR_DEPTH` levels and hold at most
-:data:`MAX_EXPR_SIZE` terms after parameters are substituted; numbers must be finite float64
+angle expressions nest at most :data:`MAX_EXPR_DEPTH` levels (brackets and unary minus at
+most :data:`MAX_NESTING` in the text) and hold at most :data:`MAX_EXPR_SIZE` terms after
+parameters are substituted; numbers must be finite float64
 values. Each limit ends in a :class:`~qdl.errors.QDLError` naming the line, the size and the
 limit.
 """
@@ -45,8 +46,8 @@ from qdl.errors import QDLError
 from qdl.expr import Binary, Const, Expr, Func, Sym, binary, func
 from qdl.gates import GATES, STDGATES, GateSpec, lookup
 
-__all__ = ["MAX_EXPR_DEPTH", "MAX_EXPR_SIZE", "MAX_OPS", "OPS_PER_CHAR", "from_qasm", "to_qasm",
-           "to_qasm2"]
+__all__ = ["MAX_EXPR_DEPTH", "MAX_EXPR_SIZE", "MAX_NESTING", "MAX_OPS", "OPS_PER_CHAR", "from_qasm",
+           "to_qasm", "to_qasm2"]
 
 MAX_OPS = 100_000
 """Operation budget of :func:`from_qasm` for small programs: a program may expand to
@@ -57,6 +58,13 @@ never refused for its size (a broadcast ``h q;`` on 64 qubits gives 13 per chara
 short one cannot describe more work than ``MAX_OPS`` (``pow(10**9) @ x q[0];``)."""
 MAX_EXPR_DEPTH = 100
 """How deeply an angle expression may nest (operators, functions, unary minus)."""
+MAX_NESTING = 32
+"""How deeply brackets and unary minus may nest in the text: the reference parser's time grows
+with the square of the nesting (a second at 100 levels) and its shared prediction cache with
+every new shape."""
+# Prediction-cache states past which the reference parser's cache is dropped; programs of the
+# usual shapes need a few hundred, and the cache rebuilds in a few milliseconds.
+_MAX_DFA_STATES = 5000
 MAX_EXPR_SIZE = 1000
 """How many terms an angle expression may hold once gate parameters are substituted."""
 # Calls inside a gate body that expand to at most this many operations are expanded once, when
@@ -1014,7 +1022,25 @@ def _parse_quietly(qp: object, text: str) -> ast.Program:
     parser.removeErrorListeners()
     parser.addErrorListener(listener)
     parser._errHandler = BailErrorStrategy()
-    return qp.QASMNodeVisitor().visitProgram(parser.program())  # type: ignore[attr-defined]
+    try:
+        return qp.QASMNodeVisitor().visitProgram(parser.program())  # type: ignore[attr-defined]
+    finally:
+        _trim_prediction_cache(type(parser))
+
+
+def _trim_prediction_cache(parser_class: type) -> None:
+    """Drop the parser's shared prediction cache once it is large, so that a process reading
+    many programs of new shapes keeps bounded memory (each adds states for good)."""
+    from antlr4.dfa.DFA import DFA
+    from antlr4.PredictionContext import PredictionContextCache
+
+    dfas = getattr(parser_class, "decisionsToDFA", None)
+    if dfas is None or sum(len(d._states) for d in dfas) <= _MAX_DFA_STATES:
+        return
+    atn = parser_class.atn  # type: ignore[attr-defined]
+    parser_class.decisionsToDFA = [  # type: ignore[attr-defined]
+        DFA(state, i) for i, state in enumerate(atn.decisionToState)]
+    parser_class.sharedContextCache = PredictionContextCache()  # type: ignore[attr-defined]
 
 
 def _chain(exc: BaseException) -> str:
@@ -1140,7 +1166,7 @@ class _ExprParser:
         # Every nesting (brackets, unary minus, **, function calls) recurses through here;
         # deep text goes to the reference lane, whose errors are the ones users see.
         self.depth += 1
-        if self.depth > MAX_EXPR_DEPTH:
+        if self.depth > MAX_NESTING:
             raise _NotSimple
         try:
             if self.peek() == "-":
@@ -1458,10 +1484,9 @@ _NESTING_TOKEN = re.compile(
 
 
 def _check_nesting(text: str, offset: int) -> None:
-    """Refuse expressions past :data:`MAX_EXPR_DEPTH` levels (brackets and unary minus) or
-    :data:`MAX_EXPR_SIZE` operators in a statement before the reference parser, which needs
-    seconds on such text, to find out by exhausting Python's recursion limit."""
-    if sum(map(text.count, "(-+*/^")) <= MAX_EXPR_DEPTH:
+    """Refuse brackets and unary minus nested past :data:`MAX_NESTING` or statements of more
+    than :data:`MAX_EXPR_SIZE` operators before the reference parser spends seconds on them."""
+    if sum(map(text.count, "(-+*/^")) <= MAX_NESTING:
         return
     depth = run = ops = 0  # open brackets; minus signs in a row (unary minus); operators
     for match in _NESTING_TOKEN.finditer(text):
@@ -1471,8 +1496,8 @@ def _check_nesting(text: str, offset: int) -> None:
         depth += (kind == "open") - (kind == "close")
         run = run + 1 if kind == "minus" else run if kind == "open" else 0
         ops = 0 if kind == "end" else ops + (kind in ("minus", "op"))
-        if depth + run > MAX_EXPR_DEPTH or ops > MAX_EXPR_SIZE:
-            what = (f"nests more than {MAX_EXPR_DEPTH} levels deep (brackets and unary minus)"
+        if depth + run > MAX_NESTING or ops > MAX_EXPR_SIZE:
+            what = (f"nests brackets and unary minus more than {MAX_NESTING} deep"
                     if ops <= MAX_EXPR_SIZE else f"has more than {MAX_EXPR_SIZE} operators")
             raise _err(offset + 1 + text.count("\n", 0, match.start()),
                        f"the expression {what}; simplify it or split it with const declarations")
