@@ -535,6 +535,7 @@ LIMITS = [
     ("qubit q;\npow(100001) @ x q;", "gate 'x' brings the circuit to 100001 operations, past the "
      "operation budget of 100000"),
     ("qubit q;\npow(-100001) @ x q;", "brings the circuit to 100001 operations"),
+    ("qubit q;\npow(0) @ pow(10000000000) @ x q;", "brings the circuit to 10000000000 operations"),
     ("qubit q;\npow(" + "9" * 400 + ") @ x q;", "brings the circuit to about 10^400 operations"),
     ("qubit q;\nrx(1e309) q;", "a float literal is out of range for a float64"),
     ("qubit q;\nrx(" + "9" * 400 + ") q;", "the integer about 10^400 is out of range"),

@@ -255,14 +255,16 @@ def _amount(n: int | float) -> str:
 
 
 def _count(gate: GateSpec | _GateDef, mods: Sequence[Modifier]) -> int:
-    """How many operations a call expands to, known without expanding it."""
-    count = gate.count if isinstance(gate, _GateDef) else 1
+    """How many operations a call expands to, known without expanding it: the most at any
+    step, since ``pow(0) @ pow(10**10) @ x`` builds the inner list before emptying it."""
+    count = peak = gate.count if isinstance(gate, _GateDef) else 1
     for kind, n in reversed(mods):  # innermost first, as _apply applies them
         if kind == "pow":
             count *= abs(n)
         elif kind == "negctrl":
             count += 2 * n  # an X before and after on each control
-    return count
+        peak = max(peak, count)
+    return peak
 
 
 def _apply(gate: GateSpec | _GateDef, mods: Sequence[Modifier], args: Sequence[Expr],
