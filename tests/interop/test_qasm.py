@@ -572,6 +572,7 @@ def test_operation_budget_default_and_keyword():
     text = HEAD3 + "qubit q;\npow(150000) @ x q;"
     assert "operation budget of 100000" in error_of(text)
     assert len(from_qasm(text, max_ops=150_000)) == 150_000
+    assert len(from_qasm(HEAD3 + "qubit q;\npow(10000000000000000000000) @ pow(0) @ x q;")) == 0
     with pytest.raises(QDLError, match="brings the circuit to 2 operations, past the operation "
                                        "budget of 1 "):
         from_qasm(HEAD3 + "qubit q;\nh q;\nh q;", max_ops=1)

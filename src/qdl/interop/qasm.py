@@ -307,6 +307,8 @@ def _inverse(ops: list[Op], _n: int, _controls: tuple[int, ...]) -> list[Op]:
 
 
 def _power(ops: list[Op], n: int, _controls: tuple[int, ...]) -> list[Op]:
+    if not ops:  # pow(10**30) @ pow(0) @ x: nothing to repeat, and no list that long exists
+        return []
     return ops * n if n >= 0 else _inverse(ops, 0, ()) * -n
 
 
