@@ -726,3 +726,24 @@ def test_observable_kinds_with_shots_noise_and_var(rng):
     np.testing.assert_allclose(shot_var.numpy(), var, atol=0.05 * max(1.0, np.abs(var).max()))
     with pytest.raises(QDLError, match="measured exactly only"):
         qdl.expval(c, _kinds(rng)[2][0], params, shots=100)
+
+
+def test_shift_jobs_split_into_groups_when_memory_is_short(monkeypatch, rng):
+    """Shifted copies run in one batch, or in groups when memory is short: same gradients."""
+    import qdl.sim.core
+
+    c = _shared_and_expressions()
+    values = {"t": torch.tensor(rng.uniform(-2, 2, 3)), "s": torch.tensor(0.4)}
+
+    def grads():
+        params = {k: v.clone().requires_grad_(True) for k, v in values.items()}
+        qdl.expval(c, ["Z0", "X1 Y2"], params, diff_method="parameter-shift",
+                   dtype=torch.complex128).sum().backward()
+        return [params[k].grad for k in sorted(params)]
+
+    whole = grads()
+    per_item = qdl.sim.core.STATE_COPIES * 16 * 2**3
+    monkeypatch.setattr(qdl.sim.core, "SMALL_BYTES", 0)
+    monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 7.5 * per_item)
+    for a, b in zip(grads(), whole, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
