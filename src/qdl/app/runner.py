@@ -53,6 +53,7 @@ from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, spli
 from qdl.errors import QDLError, QDLWarning, first_line
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
 from qdl.models.training import train_epoch
+from qdl.sim import free_memory
 
 
 @dataclass
@@ -158,19 +159,8 @@ def build_model(cfg: RunConfig, pre: Preprocessor) -> nn.Module:
 
 
 def _available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tensors on ``device`` (``None`` when the system does not say)."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
+    """Bytes free for new tensors on ``device``: the simulator's own reading of it."""
+    return int(free_memory(device))
 
 
 def check_memory(cfg: RunConfig, pre: Preprocessor, device: torch.device) -> None:

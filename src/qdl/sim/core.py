@@ -419,6 +419,15 @@ def fitting_chunk(n_qubits: int, bound: Bound, size: int | None = None) -> int:
     return max(1, min(fits, bound.batch))
 
 
+def free_memory(device: torch.device) -> float:
+    """Bytes free for new tensors on ``device`` (free GPU memory for CUDA).
+
+    >>> free_memory(torch.device("cpu")) > 0
+    True
+    """
+    return _free_bytes(device)
+
+
 def _free_bytes(device: torch.device) -> float:
     if device.type == "cuda":
         return float(torch.cuda.mem_get_info(device)[0])
