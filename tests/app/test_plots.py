@@ -141,3 +141,14 @@ def test_tensorboard_event_files_hold_losses_metrics_and_the_circuit(tmp_path):
     assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
     text = events.Tensors("model/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "hybrid" in text and "circuit: 2 qubits" in text
+
+
+def test_tensorboard_flag_on_the_command_line(tmp_path):
+    """`qdl train --tensorboard` writes event files into RUN/tensorboard."""
+    pytest.importorskip("tensorboard")
+    from qdl.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "moons", "--model", "logistic", "--epochs", "1",
+                 "--tensorboard", "-o", str(run), "-q"]) == 0
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
