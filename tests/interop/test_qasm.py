@@ -604,7 +604,9 @@ inv @ ctrl @ c(0.3) q[3], q[2], q[1], q[0], q[4];
 pow(2) @ negctrl @ c(t*t) q[1], q[3], q[0], q[2], q[4];
 """
     eager = from_qasm(text)
-    monkeypatch.setattr(qasm, "_EAGER_OPS", 0)
+    from qdl.interop import qasm_program
+
+    monkeypatch.setattr(qasm_program, "_EAGER_OPS", 0)
     lazy = from_qasm(text)
     assert lazy == eager and len(lazy) == 308
 
