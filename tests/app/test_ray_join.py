@@ -73,3 +73,22 @@ def test_join_a_head_started_with_ray_start(tmp_path):
         with contextlib.suppress(OSError):
             if current.read_text().strip().endswith(f":{port}"):
                 current.unlink()
+
+
+def test_a_failed_join_is_one_line_naming_token_authentication(monkeypatch):
+    """ray.init failing to connect becomes one QDLError line that names the token setting."""
+    from qdl.app import report
+    from qdl.errors import QDLError
+
+    class FakeRay:
+        @staticmethod
+        def init(address, log_to_driver):
+            raise ConnectionError(f"Failed to connect to GCS at {address}\n(long details)")
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(QDLError) as info:
+        report._join(FakeRay, "127.0.0.1:6390")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "cannot join the Ray cluster at 127.0.0.1:6390" in message
+    assert "RAY_AUTH_MODE=token" in message
