@@ -209,9 +209,8 @@ class ShiftExpval(torch.autograd.Function):
     def forward(ctx, plan: _Plan, slots: tuple, rule: Callable, *values: torch.Tensor):  # type: ignore[override]
         ctx.plan, ctx.slots, ctx.rule = plan, slots, rule
         ctx.values = [v.detach() for v in values]
-        ctx.tensors = _tensors_with(plan, slots, ctx.values)
         ctx.save_for_backward(*values)  # connected to their graph, for create_graph
-        return plan.evaluate(ctx.tensors)
+        return plan.evaluate(_tensors_with(plan, slots, ctx.values))
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
@@ -223,20 +222,32 @@ class ShiftExpval(torch.autograd.Function):
         if not again:
             return (None, None, None, *_batched_shift_grads(ctx, grad_out))
         values = list(ctx.saved_tensors)
-        grads = []
-        for v, (i, j) in enumerate(ctx.slots):
-            step = plan.steps[i]
-            freqs = GATES[step.op.name].controlled_frequencies(step.op.ctrl)[j]
-            derivative = torch.zeros_like(grad_out)
-            for c, s in ctx.rule(freqs):
-                for sign in (1, -1):
-                    shifted = list(values)
-                    shifted[v] = values[v] + sign * s
-                    value = ShiftExpval.apply(plan, ctx.slots, _deeper(ctx.rule), *shifted)
-                    derivative = derivative + sign * c * value
-            g = (grad_out * derivative).sum(-1)
-            grads.append(g if values[v].dim() else g.sum())
-        return (None, None, None, *grads)
+        derivatives = [torch.zeros_like(grad_out) for _ in values]
+        for v, c, s in _shift_jobs(plan, ctx.slots, ctx.rule):
+            shifted = list(values)
+            shifted[v] = values[v] + s
+            value = ShiftExpval.apply(plan, ctx.slots, _deeper(ctx.rule), *shifted)
+            derivatives[v] = derivatives[v] + c * value
+        return (None, None, None, *_angle_grads(grad_out, derivatives, values))
+
+
+def _shift_jobs(plan: _Plan, slots: tuple, rule: Callable) -> list[tuple[int, float, float]]:
+    """``(slot, coefficient, signed shift)`` for every evaluation the rule asks for."""
+    jobs = []
+    for v, (i, j) in enumerate(slots):
+        freqs = GATES[plan.steps[i].op.name].controlled_frequencies(plan.steps[i].op.ctrl)[j]
+        jobs += [(v, sign * c, sign * s) for c, s in rule(freqs) for sign in (1, -1)]
+    return jobs
+
+
+def _angle_grads(grad_out: torch.Tensor, derivatives: Sequence[torch.Tensor],
+                 values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``Σ grad_out · d<O>/dθ`` per angle, summed over the batch for unbatched angles."""
+    grads = []
+    for derivative, value in zip(derivatives, values, strict=True):
+        g = (grad_out * derivative).sum(-1)
+        grads.append(g if value.dim() else g.sum())
+    return grads
 
 
 def _batched_shift_grads(ctx: Any, grad_out: torch.Tensor) -> list[torch.Tensor]:
@@ -248,10 +259,7 @@ def _batched_shift_grads(ctx: Any, grad_out: torch.Tensor) -> list[torch.Tensor]
     them at once would not fit in memory.
     """
     plan, values, slots = ctx.plan, ctx.values, ctx.slots
-    jobs = []  # (slot, coefficient, shift)
-    for v, (i, j) in enumerate(slots):
-        freqs = GATES[plan.steps[i].op.name].controlled_frequencies(plan.steps[i].op.ctrl)[j]
-        jobs += [(v, sign * c, sign * s) for c, s in ctx.rule(freqs) for sign in (1, -1)]
+    jobs = _shift_jobs(plan, slots, ctx.rule)
     batch = plan.bound.batch
     width = plan.n_qubits * (1 if plan.noise is None else 2)
     fits = fitting_chunk(width, dataclasses.replace(plan.bound, batch_shape=(len(jobs) * batch,)))
@@ -263,11 +271,7 @@ def _batched_shift_grads(ctx: Any, grad_out: torch.Tensor) -> list[torch.Tensor]
         out = _evaluate_jobs(plan, slots, values, group).reshape(len(group), *grad_out.shape)
         for (v, c, _), o in zip(group, out, strict=True):
             derivative[v] += c * o
-    grads = []
-    for v, value in enumerate(values):
-        g = (grad_out * derivative[v]).sum(-1)
-        grads.append(g if value.dim() else g.sum())
-    return grads
+    return _angle_grads(grad_out, derivative, values)
 
 
 def _evaluate_jobs(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor],

@@ -124,15 +124,6 @@ def test_missing_feature_values_are_imputed_silently(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished 2-epoch logistic run on moons (model.pt and checkpoint.pt)."""
-    run = tmp_path_factory.mktemp("hostile") / "run"
-    assert main(["train", "--dataset", "moons", "--model", "logistic", "--epochs", "2",
-                 "-o", str(run), "-q"]) == 0
-    return run
-
-
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))

@@ -134,23 +134,14 @@ def _bad_csvs(tmp_path: Path) -> None:
     (["predict", "{run}", "{t}/one.csv", "-o", "{t}/o.csv"], "has 1 feature column"),
     (["predict", "{run}", "{t}/garbage.csv", "-o", "{t}/o.csv"], "cannot read"),
 ])
-def test_errors_are_one_line_with_status_2(args, needle, tmp_path, capsys, trained_run):
+def test_errors_are_one_line_with_status_2(args, needle, tmp_path, capsys, finished):
     """Config errors, bad data and wrong feature counts: one 'qdl: error:' line, status 2."""
     _bad_csvs(tmp_path)
-    args = [a.replace("{t}", str(tmp_path)).replace("{run}", str(trained_run)) for a in args]
+    args = [a.replace("{t}", str(tmp_path)).replace("{run}", str(finished)) for a in args]
     assert main([*args, "-q"] if args[0] == "train" else args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("qdl: error:") and "\n" not in err
     assert needle in err
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """One finished tiny run on moons (two features x0, x1)."""
-    run = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "--dataset", "moons", "--model", "logistic", "--epochs", "1",
-                 "-o", str(run), "-q"]) == 0
-    return run
 
 
 def test_datasets_lists_the_registry(capsys):

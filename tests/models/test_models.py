@@ -221,8 +221,6 @@ def test_qcnn_reads_states_like_the_circuit_on_them(rng):
     psi = torch.tensor(psi / np.linalg.norm(psi, axis=-1, keepdims=True))
     layer = model.quantum
     params = dict(zip(layer.weight_names, layer.weights.detach(), strict=True))
-    out_states = qdl.state(layer.circuit, params, dtype=torch.complex128)  # from |0>: unused
-    assert out_states.shape == (16,)
     phi = torch.stack([qdl.state(layer.circuit, params, initial_state=p,
                                  dtype=torch.complex128) for p in psi])
     wire = model.readout

@@ -123,7 +123,7 @@ def sparse(obs: SparseHamiltonian, dtype: torch.dtype, device: torch.device) -> 
 def _split(observables: Sequence[AnyObservable]) -> tuple[list[int], list[int]]:
     """Positions of the Pauli sums and of the other kinds."""
     pauli = [k for k, o in enumerate(observables) if isinstance(o, Observable)]
-    return pauli, [k for k in range(len(observables)) if k not in set(pauli)]
+    return pauli, [k for k, o in enumerate(observables) if not isinstance(o, Observable)]
 
 
 def weighted_observables(state: torch.Tensor, observables: Sequence[AnyObservable],
