@@ -8,18 +8,28 @@ is imported; ``import qdl`` imports it, so they always work. Qiskit itself is im
 when a Qiskit conversion runs.
 """
 
+from importlib import import_module
+from typing import Any
+
 from qdl import circuit as _circuit
 from qdl import noise as _noise
-from qdl.interop import qasm
-from qdl.interop.qiskit import circuits as _qiskit_circuits
-from qdl.interop.qiskit import noise as _qiskit_noise
+
+
+def _lazy(module: str, name: str) -> Any:
+    """``module.name``, imported on first call: the OpenQASM reference parser alone takes
+    ~0.2 s to import, which ``qdl --help`` and every script that never reads QASM would pay."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
 
 _circuit.CONVERTERS.update(
-    from_qasm=qasm.from_qasm,
-    to_qasm=qasm.to_qasm,
-    from_qiskit=_qiskit_circuits.from_qiskit,
-    to_qiskit=_qiskit_circuits.to_qiskit,
+    from_qasm=_lazy("qdl.interop.qasm", "from_qasm"),
+    to_qasm=_lazy("qdl.interop.qasm", "to_qasm"),
+    from_qiskit=_lazy("qdl.interop.qiskit.circuits", "from_qiskit"),
+    to_qiskit=_lazy("qdl.interop.qiskit.circuits", "to_qiskit"),
 )
-_noise.EXPORTERS["qiskit"] = _qiskit_noise.noise_model_to_qiskit
-
-__all__ = ["qasm"]
+_noise.EXPORTERS["qiskit"] = _lazy("qdl.interop.qiskit.noise", "noise_model_to_qiskit")
