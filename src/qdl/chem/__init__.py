@@ -73,7 +73,12 @@ def _mean_field(symbols: Sequence[str], coordinates: object, basis: str, charge:
     except (RuntimeError, KeyError, ValueError) as exc:
         raise QDLError(f"PySCF could not build the molecule: {exc}") from None
     mf = scf.RHF(mol) if mult == 1 else scf.ROHF(mol)
-    mf.kernel()
+    try:
+        mf.kernel()
+    except (np.linalg.LinAlgError, RuntimeError) as exc:
+        # A singular overlap matrix or PySCF's 'Ill geometry': atoms (nearly) on top of another.
+        raise QDLError(f"Hartree–Fock failed ({str(exc).splitlines()[0] if str(exc) else exc!r}"
+                       "): are two atoms at (nearly) the same position?") from None
     if not mf.converged:
         raise QDLError("Hartree–Fock did not converge for this geometry")
     return mf
@@ -463,7 +468,8 @@ def vqe(
 
     hf = float(energy().detach())
     history = [hf]
-    for step in range(steps):
+    # No excitations (a full or one-orbital active space): the Hartree–Fock state is exact.
+    for step in range(steps if circuit.parameters else 0):
         opt.step(closure)
         history.append(float(energy().detach()))
         if on_step is not None:

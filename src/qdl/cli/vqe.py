@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from qdl.errors import QDLError
 from qdl.progress import progress
+
+MAX_POINTS = 500  # each point is a VQE run (seconds); more is a typo, not a curve
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,10 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     vqe_p.add_argument("molecule", help="an .xyz file (Å) or a name: H2, LiH, BeH2")
     curve = sub.add_parser("dissociation",
                            help="VQE and FCI energies along a bond length, with a plot")
-    curve.add_argument("molecule", help="a name: H2, LiH, BeH2 (the first bond is scanned)")
+    curve.add_argument("molecule", help="a name (H2, LiH, BeH2) or an .xyz file (Å); the "
+                       "distance of atom 2 from atom 1 is scanned, together with the atoms at "
+                       "the same distance (BeH2's second H: a symmetric stretch)")
     curve.add_argument("--start", type=float, default=0.5, help="first bond length (Å)")
     curve.add_argument("--stop", type=float, default=2.5, help="last bond length (Å)")
-    curve.add_argument("--points", type=int, default=9, help="number of bond lengths")
+    curve.add_argument("--points", type=int, default=9,
+                       help=f"number of bond lengths (2 to {MAX_POINTS})")
     curve.add_argument("-o", "--output", default="dissociation.png", help="plot file")
     for p in (vqe_p, curve):
         p.add_argument("--basis", default="sto-3g")
@@ -77,25 +84,27 @@ def run_vqe(args: argparse.Namespace) -> None:
 
 
 def run_dissociation(args: argparse.Namespace) -> None:
-    """Handler of ``qdl dissociation``: scans the first atom pair's distance."""
+    """Handler of ``qdl dissociation``: scans the distance of the second atom from the first."""
     from qdl import chem
 
     symbols, coords = _molecule(args.molecule)
-    if args.points < 2 or not 0 < args.start < args.stop:
-        raise QDLError("need --points >= 2 and 0 < --start < --stop")
-    base = np.asarray(coords, dtype=float)
-    axis = base[1] - base[0]
-    axis /= np.linalg.norm(axis)
-    opts, rows = _options(args), []
+    if len(symbols) < 2:
+        raise QDLError(f"{args.molecule}: a dissociation curve needs at least two atoms")
+    if not 2 <= args.points <= MAX_POINTS:
+        raise QDLError(f"--points must be between 2 and {MAX_POINTS}, got {args.points}")
+    if not (math.isfinite(args.start) and math.isfinite(args.stop)
+            and 0 < args.start < args.stop):
+        raise QDLError(f"need 0 < --start < --stop (finite, in Å), got --start {args.start} "
+                       f"--stop {args.stop}")
+    opts = _options(args)
+    # Every point costs a VQE run: refuse an unwritable plot before computing any of them.
+    _check_output(args.output)
+    rows = []
     lengths = np.linspace(args.start, args.stop, args.points)
     with progress() as display:
         update = display.add(f"dissociation {args.molecule}", len(lengths), "geometries")
         for i, r in enumerate(lengths):
-            geo = base.copy()
-            geo[1] = base[0] + r * axis  # others (BeH2's second H) mirror the first
-            if len(geo) > 2:
-                geo[2] = base[0] - r * axis
-            out = chem.vqe(symbols, geo, **opts)
+            out = chem.vqe(symbols, _stretched(coords, float(r)), **opts)
             rows.append({"bond": float(r), "vqe": out["energy"], "fci": out["fci"],
                          "hf": out["hf"]})
             update(completed=i + 1, stats=f"r = {r:.2f} Å")
@@ -108,6 +117,48 @@ def run_dissociation(args: argparse.Namespace) -> None:
         print(f"{row['bond']:7.3f}  {row['hf']:.8f}  {row['vqe']:.8f}  {row['fci']:.8f}  "
               f"{1000 * (row['vqe'] - row['fci']):10.5f}")
     print(f"plot: {args.output}")
+
+
+def _stretched(coords: list[list[float]], r: float) -> np.ndarray:
+    """``coords`` with atom 2 at distance ``r`` from atom 1, along their bond.
+
+    Atoms as far from atom 1 as atom 2 (within 1e-6 Å) move with it along their own bonds
+    to atom 1, so symmetric molecules (BeH2, H2O) are stretched symmetrically; the others
+    stay where they are.
+
+    >>> _stretched([[0, 0, 0], [0, 0, 1.3], [0, 0, -1.3]], 2.0).tolist()
+    [[0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, -2.0]]
+    """
+    base = np.asarray(coords, dtype=float)
+    bonds = base - base[0]
+    lengths = np.linalg.norm(bonds, axis=1)
+    if lengths[1] == 0:
+        raise QDLError("atoms 1 and 2 are at the same position: no bond to stretch")
+    geo = base.copy()
+    moving = np.flatnonzero(np.abs(lengths - lengths[1]) < 1e-6)
+    geo[moving] = base[0] + bonds[moving] * (r / lengths[moving, None])
+    return geo
+
+
+def _check_output(path: str) -> None:
+    """``QDLError`` unless matplotlib can write a plot of this file type at ``path``."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise QDLError('the plot needs matplotlib: pip install "qdl[app]"') from None
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise QDLError(f"cannot write a plot to {path}: the file name must end in one of "
+                       f"{', '.join('.' + k for k in sorted(kinds))}")
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise QDLError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise QDLError(f"cannot write {path}: no such directory {folder}")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise QDLError(f"cannot write {path}: permission denied")
 
 
 def _plot(rows: list[dict], name: str, path: str) -> None:
@@ -130,7 +181,7 @@ def _plot(rows: list[dict], name: str, path: str) -> None:
     fig.tight_layout()
     try:
         fig.savefig(path)
-    except OSError as exc:
-        raise QDLError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise QDLError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
         plt.close(fig)
