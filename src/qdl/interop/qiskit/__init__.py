@@ -16,17 +16,31 @@ wire 0 is the most significant bit, Qiskit's qubit 0 the least): compare states 
 ``Statevector(qc).reverse_qargs()``.
 """
 
+from typing import Any
+
 from qdl.interop.qiskit._common import require
 from qdl.interop.qiskit.backend import QiskitEstimator, QiskitSampler, pauli_sum_to_qiskit
 from qdl.interop.qiskit.circuits import from_qiskit, to_qiskit
 from qdl.interop.qiskit.noise import noise_model_to_qiskit
 
 __all__ = [
+    "Estimator",
     "QiskitEstimator",
     "QiskitSampler",
+    "Sampler",
     "from_qiskit",
     "noise_model_to_qiskit",
     "pauli_sum_to_qiskit",
     "require",
     "to_qiskit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Estimator`` and ``Sampler``, imported on first use (their module imports Qiskit)."""
+    if name in ("Estimator", "Sampler"):
+        require("qiskit")
+        from qdl.interop.qiskit import primitives
+
+        return getattr(primitives, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
