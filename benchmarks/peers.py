@@ -418,6 +418,155 @@ def make_qulacs(
     return PeerStep(peer, step, run, note)
 
 
+# --------------------------------------------------------------------------- JAX (JIT peers)
+
+
+def _jax(dtype: Any) -> Any:
+    """Import jax for ``dtype``: complex128 needs ``jax_enable_x64`` (off by default, in which
+    case jax silently computes in float32/complex64 whatever the inputs say)."""
+    import jax
+
+    if _cdtype_name(dtype) == "complex128":
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _jit_peer(name: str, fn: Callable[..., Any], args: tuple[Any, ...], note: str) -> PeerStep:
+    """Wrap a jitted ``fn(*args) -> (outputs, (grad_x, grad_w))`` into a step.
+
+    The first call (trace + XLA compile + one run) happens here, outside timing, and its
+    wall time goes to ``extra["compile_ms"]``: JIT users pay it once per shape, so it is
+    reported apart from the steady-state step that ``measure`` times. Every call blocks until
+    the result is ready, since jax dispatches asynchronously.
+    """
+    import time
+
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    compile_ms = (time.perf_counter() - t0) * 1e3
+
+    def step() -> None:
+        jax.block_until_ready(fn(*args))
+
+    def evaluate() -> Result:
+        out, (gx, gw) = fn(*args)
+        return tuple(np.asarray(a, dtype=np.float64) for a in (out, gw, gx))  # type: ignore
+
+    NOTES[name] = note
+    return PeerStep(name, step, evaluate, note, {"compile_ms": compile_ms})
+
+
+def _tcng_expvals(tc: Any, n: int, L: int) -> Callable[[Any, Any], Any]:
+    """Workload W for one sample in tensorcircuit-ng: ``f(x_row (n,), w (L, n, 2)) -> (n,)``."""
+    K = tc.backend
+
+    def f(x_row: Any, w: Any) -> Any:
+        c = tc.Circuit(n)
+        for i in range(n):
+            c.ry(i, theta=x_row[i])
+        for layer in range(L):
+            for i in range(n):
+                c.ry(i, theta=w[layer, i, 0])
+                c.rz(i, theta=w[layer, i, 1])
+            for i in range(n):
+                c.cnot(i, (i + 1) % n)
+        return K.stack([K.real(c.expectation_ps(z=[i])) for i in range(n)])
+
+    return f
+
+
+def _import_tcng(dtype: Any) -> Any:
+    """tensorcircuit-ng on the jax backend at ``dtype`` (tc's backend and dtype are global)."""
+    _jax(dtype)
+    import tensorcircuit as tc
+
+    tc.set_backend("jax")
+    tc.set_dtype(_cdtype_name(dtype))
+    return tc
+
+
+def make_tcng(
+    n: int,
+    L: int,
+    B: int,
+    dtype: Any = "complex64",
+    x: np.ndarray | None = None,
+    w: np.ndarray | None = None,
+) -> PeerStep | None:
+    """tensorcircuit-ng, jax backend: the per-sample circuit ``vmap``-ed over x, the sum's
+    ``value_and_grad`` w.r.t. x and w, all under one ``jit`` (tc-ng's recommended recipe)."""
+    peer = "tcng_jax"
+    try:
+        tc = _import_tcng(dtype)
+        import jax
+        import jax.numpy as jnp
+    except Exception as exc:
+        return _skip(peer, f"tensorcircuit-ng / jax not importable: {exc!r}")
+    x, w = _inputs(n, L, B, x, w)
+    real = jnp.float64 if _cdtype_name(dtype) == "complex128" else jnp.float32
+    batched = jax.vmap(_tcng_expvals(tc, n, L), in_axes=(0, None))
+
+    def loss(xb: Any, wb: Any) -> Any:
+        out = batched(xb, wb)
+        return out.sum(), out
+
+    grad = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)
+
+    @jax.jit
+    def fn(xb: Any, wb: Any) -> Any:
+        (_, out), grads = grad(xb, wb)
+        return out, grads
+
+    args = (jnp.asarray(x, dtype=real), jnp.asarray(w, dtype=real))
+    return _jit_peer(peer, fn, args, f"{_cdtype_name(dtype)}; jit(value_and_grad(vmap))")
+
+
+def make_pennylane_jax(
+    n: int,
+    L: int,
+    B: int,
+    dtype: Any = "complex64",
+    x: np.ndarray | None = None,
+    w: np.ndarray | None = None,
+) -> PeerStep | None:
+    """PennyLane default.qubit, jax interface, backprop, x batched by broadcasting, the
+    whole ``value_and_grad`` under ``jax.jit``."""
+    peer = "pennylane_jax"
+    try:
+        jax = _jax(dtype)
+        import warnings
+
+        import jax.numpy as jnp
+        import pennylane as qml
+    except Exception as exc:
+        return _skip(peer, f"pennylane / jax not importable: {exc!r}")
+    x, w = _inputs(n, L, B, x, w)
+    real = jnp.float64 if _cdtype_name(dtype) == "complex128" else jnp.float32
+    dev = qml.device("default.qubit", wires=n)
+    qnode = qml.QNode(_pennylane_body(qml, n, L), dev, interface="jax", diff_method="backprop")
+
+    def loss(xb: Any, wb: Any) -> Any:
+        out = jnp.stack(qnode(xb, wb), axis=-1)
+        return out.sum(), out
+
+    grad = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)
+
+    @jax.jit
+    def fn(xb: Any, wb: Any) -> Any:
+        (_, out), grads = grad(xb, wb)
+        return out, grads
+
+    args = (jnp.asarray(x, dtype=real), jnp.asarray(w, dtype=real))
+    note = (f"{_cdtype_name(dtype)} (complex64 unless jax_enable_x64); broadcast batch, "
+            "jit(value_and_grad)")
+    with warnings.catch_warnings():
+        # default.qubit asks for complex128; without x64 jax truncates it to complex64 (wanted).
+        warnings.filterwarnings("ignore", message=".*not available.*truncated")
+        return _jit_peer(peer, fn, args, note)
+
+
 #: All peers, in report order.
 PEERS: dict[str, Callable[..., PeerStep | None]] = {
     "pennylane_default": make_pennylane_default,
@@ -425,7 +574,12 @@ PEERS: dict[str, Callable[..., PeerStep | None]] = {
     "torchquantum": make_torchquantum,
     "qulacs": make_qulacs,
     "pyqtorch": make_pyqtorch,
+    "tcng_jax": make_tcng,
+    "pennylane_jax": make_pennylane_jax,
 }
+
+#: Peers that compile (JIT): their first call is reported apart as compile time.
+JIT_PEERS = ("tcng_jax", "pennylane_jax")
 
 
 def make_all(n: int, L: int, B: int, dtype: Any = "complex64", **kw: Any) -> dict[str, PeerStep]:

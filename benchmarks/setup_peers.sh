@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create benchmarks/.peers-venv: the separate environment holding the benchmark's peers
-# (PennyLane + lightning, TorchQuantum, Qulacs, pyqtorch) next to torch 2.13.0 (CPU).
+# (PennyLane + lightning, TorchQuantum, Qulacs, pyqtorch; the JIT peers tensorcircuit-ng and
+# PennyLane under jax.jit) next to torch 2.13.0 (CPU).
 # Peers are never dependencies of qdl itself. Usage (from anywhere):
 #     bash benchmarks/setup_peers.sh            # reuse an existing venv, install what is missing
 #     FRESH=1 bash benchmarks/setup_peers.sh    # delete and rebuild the venv
@@ -25,6 +26,10 @@
 #   torchvision + tensorboard; only loguru, multimethod, pyyaml, toml are imported).
 #   These are real installs, nothing is stubbed.
 # - qulacs 0.6.14 and pyqtorch 1.7.8 install normally.
+# - JIT peers: jax/jaxlib 0.10.2 (CPU wheels from PyPI; the newest that resolves next to
+#   numpy 2.4.6 / scipy 1.17.1 here), optax 0.2.8 (Adam for the compiled training step in
+#   training_step.py) and tensorcircuit-ng 1.10.0 (imports as `tensorcircuit`; pulls
+#   tensornetwork-ng). PennyLane 0.45.1 runs default.qubit on jax 0.10.2 (check_peers.py).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,6 +58,9 @@ echo ">> PennyLane, lightning, qulacs, pyqtorch, matplotlib"
 pip_c "pennylane==0.45.1" "pennylane-lightning==0.45.0" "qulacs==0.6.14" "pyqtorch==1.7.8" \
     "matplotlib==3.11.2"
 
+echo ">> JIT peers: jax (CPU), optax, tensorcircuit-ng"
+pip_c "jax==0.10.2" "jaxlib==0.10.2" "optax==0.2.8" "tensorcircuit-ng==1.10.0"
+
 echo ">> torchquantum 0.1.8 (--no-deps) and what its simulator core really imports"
 pip_c "qiskit==0.46.3" "qiskit-aer==0.14.2" "qiskit-ibm-runtime==0.20.0" "setuptools<81" \
     "opt_einsum==3.4.0" "loguru" "multimethod" "pyyaml" "toml"
@@ -79,7 +87,7 @@ sys.path.insert(0, "benchmarks")
 print(f"python {sys.version.split()[0]}")
 for dist in ("torch", "numpy", "scipy", "pennylane", "pennylane-lightning", "torchquantum",
              "qulacs", "pyqtorch", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "torchpack",
-             "matplotlib", "qdl"):
+             "jax", "jaxlib", "optax", "tensorcircuit-ng", "matplotlib", "qdl"):
     try:
         print(f"{dist:22s} {md.version(dist)}")
     except md.PackageNotFoundError:
