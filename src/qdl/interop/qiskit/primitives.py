@@ -135,12 +135,54 @@ def pauli_dict_to_observable(terms: dict[str, float]) -> Observable:
 
 
 @dataclass
-class _EstimatorPlan:
-    """One PUB's place in its group's simulation: parameter rows and observable columns."""
+class _EstimatorGroup:
+    """PUBs that share a circuit: one simulation of all their parameter rows and observables.
 
-    pub: EstimatorPub
+    Attributes:
+        circuit: the converted circuit.
+        members: indices of the PUBs in the ``run`` call.
+        rows: the parameter values of every member, stacked.
+        observables: every distinct observable of the members.
+        columns: per member, its observables array as indices into ``observables``.
+    """
+
+    circuit: Circuit
+    members: list[int]
     rows: np.ndarray
-    columns: np.ndarray  # shape of the observables array, index into the group's observables
+    observables: list[Observable]
+    columns: list[np.ndarray]
+
+    @classmethod
+    def build(cls, circuit: Circuit, pubs: list[EstimatorPub], members: list[int]
+              ) -> _EstimatorGroup:
+        index: dict[tuple, int] = {}
+        columns = []
+        for i in members:
+            flat = pubs[i].observables.ravel()
+            keys = [tuple(flat[k].items()) for k in range(flat.size)]
+            columns.append(np.array([index.setdefault(key, len(index)) for key in keys],
+                                    dtype=np.int64).reshape(pubs[i].observables.shape))
+        rows = np.concatenate([_rows(pubs[i]) for i in members])
+        observables = [pauli_dict_to_observable(dict(key)) for key in index]
+        return cls(circuit, members, rows, observables, columns)
+
+    def evs(self, pubs: list[EstimatorPub], dtype: torch.dtype, device: Any
+            ) -> list[np.ndarray]:
+        """The exact expectation values of each member PUB, shaped as the PUB."""
+        obs = self.observables
+        with torch.no_grad():
+            table = expval(self.circuit, obs, _params(self.circuit, self.rows, dtype) or None,
+                           dtype=dtype, device=device)
+        table = np.broadcast_to(table.double().cpu().numpy().reshape(-1, len(obs)),
+                                (len(self.rows), len(obs)))
+        out, start = [], 0
+        for i, columns in zip(self.members, self.columns, strict=True):
+            shape = pubs[i].parameter_values.shape
+            rows = np.arange(start, start + pubs[i].parameter_values.size).reshape(shape)
+            rows, columns = np.broadcast_arrays(rows, columns)
+            out.append(np.array(table[rows, columns], dtype=np.float64))
+            start += pubs[i].parameter_values.size
+        return out
 
 
 class Estimator(BaseEstimatorV2):
@@ -189,51 +231,23 @@ class Estimator(BaseEstimatorV2):
     def run(self, pubs: Iterable[Any], *, precision: float | None = None
             ) -> PrimitiveJob[PrimitiveResult[PubResult]]:
         """Estimate expectation values of ``(circuit, observables[, parameter_values
-        [, precision]])`` PUBs; circuits are checked (``QDLError``) before the job starts."""
+        [, precision]])`` PUBs; circuits and observables QDL cannot simulate raise
+        ``QDLError`` here, before the job starts."""
         if precision is None:
             precision = self._default_precision
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
-        circuits = [self._convert(pub.circuit) for pub in coerced]
-        return _run_job(self._run, coerced, circuits)
+        groups = [_EstimatorGroup.build(self._convert(coerced[m[0]].circuit), coerced, m)
+                  for m in _group([pub.circuit for pub in coerced]).values()]
+        return _run_job(self._run, coerced, groups)
 
-    def _run(self, pubs: list[EstimatorPub], circuits: list[Circuit]
+    def _run(self, pubs: list[EstimatorPub], groups: list[_EstimatorGroup]
              ) -> PrimitiveResult[PubResult]:
-        evs: list[np.ndarray] = [np.empty(0)] * len(pubs)
-        for members in _group([pub.circuit for pub in pubs]).values():
-            for i, values in zip(members, self._group_evs(circuits[members[0]],
-                                                         [pubs[i] for i in members]),
-                                 strict=True):
-                evs[i] = values
-        return PrimitiveResult([self._result(pub, ev) for pub, ev in zip(pubs, evs,
-                                                                          strict=True)],
+        evs: dict[int, np.ndarray] = {}
+        for group in groups:
+            evs.update(zip(group.members, group.evs(pubs, self.dtype, self.device),
+                           strict=True))
+        return PrimitiveResult([self._result(pub, evs[i]) for i, pub in enumerate(pubs)],
                                metadata={"version": 2})
-
-    def _group_evs(self, circuit: Circuit, pubs: list[EstimatorPub]) -> list[np.ndarray]:
-        """Exact values of PUBs that share ``circuit``: one batched simulation for all."""
-        observables: dict[tuple, int] = {}
-        plans = []
-        for pub in pubs:
-            flat = pub.observables.ravel()
-            columns = [observables.setdefault(tuple(flat[k].items()), len(observables))
-                       for k in range(flat.size)]
-            plans.append(_EstimatorPlan(pub, _rows(pub),
-                                        np.array(columns, dtype=np.int64).reshape(
-                                            pub.observables.shape)))
-        obs = [pauli_dict_to_observable(dict(key)) for key in observables]
-        rows = np.concatenate([p.rows for p in plans])
-        with torch.no_grad():
-            table = expval(circuit, obs, _params(circuit, rows, self.dtype) or None,
-                           dtype=self.dtype, device=self.device)
-        table = np.broadcast_to(table.double().cpu().numpy().reshape(-1, len(obs)),
-                                (len(rows), len(obs)))
-        out, start = [], 0
-        for plan in plans:
-            size = len(plan.rows)
-            row = np.arange(start, start + size).reshape(plan.pub.parameter_values.shape)
-            row, col = np.broadcast_arrays(row, plan.columns)
-            out.append(np.array(table[row, col], dtype=np.float64))
-            start += size
-        return out
 
     def _result(self, pub: EstimatorPub, evs: np.ndarray) -> PubResult:
         precision = pub.precision
@@ -284,10 +298,9 @@ class _Registers:
 
     def values(self, outcomes: np.ndarray, positions: tuple[int, ...]) -> np.ndarray:
         """Bits ``(..., len(positions))`` of a register (bit ``b`` at index ``b``) for
-        outcome indices over ``qubits`` (QDL's order: ``qubits[0]`` most significant)."""
-        k = len(self.qubits)
-        shifts = np.array([k - 1 - p if p >= 0 else 0 for p in positions], dtype=np.int64)
-        written = np.array([p >= 0 for p in positions])
+        outcome indices over ``qubits`` in Qiskit's order (``qubits[0]`` least significant)."""
+        shifts = np.array([max(p, 0) for p in positions], dtype=np.int64)
+        written = np.array([p >= 0 for p in positions], dtype=bool)
         return ((outcomes[..., None] >> shifts) & 1).astype(bool) & written
 
 
@@ -302,8 +315,9 @@ class Sampler(BaseSamplerV2):
 
     Args:
         default_shots: shots when neither ``run`` nor the PUB sets them.
-        seed: seeds the sampling (an ``int`` restarts the same stream for every PUB; a
-            ``numpy.random.Generator`` continues its stream); ``None``: fresh randomness.
+        seed: seeds the sampling as in ``StatevectorSampler``: an ``int`` restarts the same
+            stream for every parameter set (the same seed gives StatevectorSampler's samples),
+            a ``numpy.random.Generator`` continues its stream, ``None``: fresh randomness.
         dtype: simulation precision, ``torch.complex128`` or ``torch.complex64``.
         device: where to simulate; default CPU.
 
@@ -374,13 +388,14 @@ class Sampler(BaseSamplerV2):
     def _joint(self, pubs: list[SamplerPub], circuit: Circuit, regs: _Registers
                ) -> np.ndarray:
         """Probabilities ``(rows, 2**len(qubits))`` of the measured qubits for the parameter
-        values of all ``pubs`` (one simulation)."""
+        values of all ``pubs`` (one simulation), indexed as Qiskit does: QDL puts its first
+        wire in the most significant bit, so the wires go in reversed."""
         rows = np.concatenate([_rows(pub) for pub in pubs])
         if not regs.qubits:
             return np.ones((len(rows), 1))
         with torch.no_grad():
             p = probs(circuit, _params(circuit, rows, self.dtype) or None,
-                      wires=list(regs.qubits), dtype=self.dtype, device=self.device)
+                      wires=list(reversed(regs.qubits)), dtype=self.dtype, device=self.device)
         p = p.double().cpu().numpy().reshape(-1, 2 ** len(regs.qubits))
         return np.broadcast_to(p, (len(rows), p.shape[1]))
 
@@ -399,25 +414,37 @@ class Sampler(BaseSamplerV2):
 
     def _result(self, pub: SamplerPub, regs: _Registers, joint: np.ndarray
                 ) -> SamplerPubResult:
-        rng = np.random.default_rng(self._seed)
-        outcomes = _draw(joint, pub.shots, rng).reshape(*pub.shape, pub.shots)
-        arrays = {name: BitArray.from_bool_array(regs.values(outcomes, positions), "little")
+        outcomes = _draw(joint, pub.shots, self._seed).reshape(*pub.shape, pub.shots)
+        arrays = {name: _bit_array(regs, outcomes, positions)
                   for name, positions in regs.registers}
         return SamplerPubResult(DataBin(**arrays, shape=pub.shape),
                                 metadata={"shots": pub.shots,
                                           "circuit_metadata": pub.circuit.metadata})
 
 
-def _draw(p: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """``shots`` outcome indices per row of probabilities ``p`` (inverse-CDF sampling)."""
-    if not len(p):
-        return np.zeros((0, shots), dtype=np.int64)
+def _draw(p: np.ndarray, shots: int, seed: Seed) -> np.ndarray:
+    """``shots`` outcome indices per row of probabilities ``p``, as ``StatevectorSampler``
+    draws them: a generator from ``seed`` per row (an ``int`` restarts the same stream, a
+    ``Generator`` continues), inverse-CDF sampling as in ``Generator.choice``. With the same
+    integer seed the samples are StatevectorSampler's."""
+    out = np.empty((len(p), shots), dtype=np.int64)
     cdf = np.cumsum(p, axis=1)
     cdf /= cdf[:, -1:]
-    u = rng.random((len(p), shots))
-    idx = np.stack([np.searchsorted(c, row, side="right") for c, row in zip(cdf, u,
-                                                                              strict=True)])
-    return np.minimum(idx, p.shape[1] - 1).astype(np.int64)
+    for i, row in enumerate(cdf):
+        out[i] = np.searchsorted(row, np.random.default_rng(seed).random(shots), side="right")
+    return np.minimum(out, p.shape[1] - 1)
+
+
+def _bit_array(regs: _Registers, outcomes: np.ndarray, positions: tuple[int, ...]) -> BitArray:
+    """A register's ``BitArray`` for outcome indices ``(..., shots)``: its value per
+    outcome looked up once, then packed big-endian into bytes (``BitArray``'s layout)."""
+    num_bits = len(positions)
+    if num_bits > 62:  # beyond int64 values: pack bit by bit
+        return BitArray.from_bool_array(regs.values(outcomes, positions), "little")
+    table = _as_ints(regs.values(np.arange(2 ** len(regs.qubits)), positions))
+    shifts = 8 * np.arange((num_bits + 7) // 8 - 1, -1, -1)
+    packed = (table[outcomes][..., None] >> shifts) & 0xFF
+    return BitArray(packed.astype(np.uint8), num_bits)
 
 
 def _as_ints(bits: np.ndarray) -> np.ndarray:
