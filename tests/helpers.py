@@ -20,6 +20,7 @@ X = np.array([[0, 1], [1, 0]], dtype=complex)
 Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
 Z = np.array([[1, 0], [0, -1]], dtype=complex)
 PAULIS = {"I": I2, "X": X, "Y": Y, "Z": Z}
+_FSWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, -1]], dtype=complex)
 
 
 def _e(x: float) -> complex:
@@ -90,8 +91,10 @@ BASE_GATES = {
             @ expm_herm(Z, phi / 2)),
     "single_excitation": (1, lambda t: _givens(4, 1, 2, t)),
     "double_excitation": (1, lambda t: _givens(16, 3, 12, t)),
-    "orbital_rotation": (1, lambda t: embed(_givens(4, 1, 2, t), [0, 2], 4)
-                         @ embed(_givens(4, 1, 2, t), [1, 3], 4)),
+    # Fermionic swaps of wires 1, 2 around single excitations on (0, 1) and (2, 3).
+    "orbital_rotation": (1, lambda t: embed(_FSWAP, [1, 2], 4) @ embed(_givens(4, 1, 2, t),
+                                                                      [0, 1], 4)
+                         @ embed(_givens(4, 1, 2, t), [2, 3], 4) @ embed(_FSWAP, [1, 2], 4)),
     "pauli_rot_xyz": (1, lambda t: expm_herm(np.kron(np.kron(X, Y), Z), t / 2)),
     "pauli_rot_zzz": (1, lambda t: np.diag([_e(-t / 2 * (-1) ** bin(i).count("1"))
                                             for i in range(8)])),
