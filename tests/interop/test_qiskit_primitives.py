@@ -306,7 +306,7 @@ def test_sampler_qnn_forward_and_backward_match_qiskits():
     exact = EstimatorQNN(circuit=qc, input_params=fm, weight_params=an,
                          estimator=StatevectorEstimator(), observables=SparsePauliOp("ZZ"),
                          input_gradients=True, default_precision=0.0)
-    forward, (gx, gw) = exact.forward(x, w), exact.backward(x, w)
+    forward, (_, gw) = exact.forward(x, w), exact.backward(x, w)
     np.testing.assert_allclose(out[0][0][:, 1], (1 - forward[:, 0]) / 2, atol=0.06)
     np.testing.assert_allclose(out[0][2][:, 1], -gw[:, 0] / 2, atol=0.06)
 
