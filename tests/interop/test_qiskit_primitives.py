@@ -82,6 +82,23 @@ def test_estimator_broadcasts_like_qiskit(obs_shape, param_shape):
     np.testing.assert_allclose(ours, theirs, atol=1e-10)
 
 
+def test_estimator_parameter_values_given_as_blocks_or_empty():
+    """Values bound in blocks by Parameter and by name, and a circuit without parameters
+    under an empty (3, 0) array, give StatevectorEstimator's values and shapes."""
+    qc = real_amplitudes(2, reps=1)
+    p = list(qc.parameters)
+    rng = np.random.default_rng(12)
+    blocks = {(p[2], p[0]): rng.random((2, 3, 2)), p[1]: rng.random((2, 3)),
+              p[3].name: rng.random((2, 3))}
+    fixed = QuantumCircuit(2)
+    fixed.h(0)
+    pubs = [(qc, ["ZI", "XX", "IY"], blocks), (fixed, "XI", np.zeros((3, 0)))]
+    for ours, theirs in zip(_evs(Estimator(), pubs), _evs(StatevectorEstimator(), pubs),
+                            strict=True):
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
 def test_estimator_several_pubs_sharing_and_not_sharing_circuits():
     """PUBs that share a circuit (simulated together) and PUBs that do not come back in
     order with their own shapes, stds and metadata."""
