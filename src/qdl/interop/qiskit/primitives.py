@@ -381,8 +381,9 @@ class Sampler(BaseSamplerV2):
             warnings.warn("One of your circuits has no output classical registers and so the "
                           "result will be empty. Did you mean to add measurement instructions?",
                           UserWarning, stacklevel=2)
-        prepared = [(self._convert(pub.circuit), _Registers.of(pub.circuit)) for pub in coerced]
-        return _run_job(self._run, coerced, prepared)
+        groups = [(m, self._convert(coerced[m[0]].circuit), _Registers.of(coerced[m[0]].circuit))
+                  for m in _group([pub.circuit for pub in coerced]).values()]
+        return _run_job(self._run, coerced, groups)
 
     def probabilities(self, pub: Any) -> dict[str, np.ndarray]:
         """Exact distributions of the classical registers of one PUB: register name ->
@@ -422,11 +423,10 @@ class Sampler(BaseSamplerV2):
         p = p.double().cpu().numpy().reshape(-1, 2 ** len(regs.qubits))
         return np.broadcast_to(p, (len(rows), p.shape[1]))
 
-    def _run(self, pubs: list[SamplerPub], prepared: list[tuple[Circuit, _Registers]]
+    def _run(self, pubs: list[SamplerPub], groups: list[tuple[list[int], Circuit, _Registers]]
              ) -> PrimitiveResult[SamplerPubResult]:
         results: list[Any] = [None] * len(pubs)
-        for members in _group([pub.circuit for pub in pubs]).values():
-            circuit, regs = prepared[members[0]]
+        for members, circuit, regs in groups:
             joint = self._joint([pubs[i] for i in members], circuit, regs)
             start = 0
             for i in members:
