@@ -286,9 +286,14 @@ def _batch_last(psi: torch.Tensor, n: int, matrix: bool, batch_shape: tuple[int,
 
 
 def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
-    # One finiteness check for all parameters; the slow search names the culprit.
-    flat = torch.cat([t.detach().reshape(-1) for t in tensors.values()])
-    if not bool(torch.isfinite(flat).all()):
+    # One finiteness check for all parameters; the slow search names the culprit. Scalars
+    # (a layer's weights, one per gate) are stacked in one call, not reshaped one by one.
+    with torch.no_grad():
+        scalars = [t for t in tensors.values() if not t.dim()]
+        parts = [t.reshape(-1) for t in tensors.values() if t.dim()]
+        parts += [torch.stack(scalars)] if scalars else []
+        finite = bool(torch.isfinite(torch.cat(parts) if len(parts) > 1 else parts[0]).all())
+    if not finite:
         bad = next(n for n, t in tensors.items() if not torch.isfinite(t.detach()).all())
         raise QDLError(f"parameter {bad!r} contains NaN or inf values")
 

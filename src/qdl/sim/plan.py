@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from qdl.circuit import Circuit
-from qdl.gates import GATES, Kind
+from qdl.gates import GATES, Kind, fourier_terms
 from qdl.sim.core import (
     Bound,
     Step,
@@ -24,6 +25,7 @@ from qdl.sim.core import (
     compile_circuit,
     gate_tensor,
     memo,
+    tracing,
     zero_state,
 )
 
@@ -265,52 +267,133 @@ def _product_state(prep: Prep, mats: Sequence[torch.Tensor], bound: Bound) -> to
     return state.expand(*state.shape[:-1], bound.batch)
 
 
-def _block_tensors(blocks: Sequence[Block], bound: Bound) -> list[torch.Tensor]:
+@dataclass(frozen=True)
+class _Layout:
+    """How the 2×2 tables of a plan's blocks are built and gathered (no tensors: cached).
+
+    ``groups`` are ``(key, step positions, batched)``: key ``"fourier"`` collects every
+    one-parameter gate, whatever its type, built from :func:`qdl.gates.fourier_terms` in one
+    vectorized call; other keys are gate names built by their own function. ``shapes`` maps a
+    block shape ``(depth, width, batched)`` to its blocks and their indices into the table.
+    """
+
+    groups: tuple[tuple[str, tuple[int, ...], bool], ...]
+    shapes: tuple[tuple[tuple[int, int, bool], tuple[int, ...], tuple[int, ...]], ...]
+    fourier: tuple[tuple[tuple[float, ...], np.ndarray], ...]  # per batchedness: λ, C
+
+
+@lru_cache(maxsize=256)
+def _layout(blocks: tuple[Block, ...], batched: tuple[bool, ...], vectorize: bool) -> _Layout:
+    """The layout of ``blocks``; without ``vectorize`` (under torch.compile / torch.func,
+    which cannot trace the numpy fit behind the Fourier terms) one group per gate name."""
     steps = [s for b in blocks for chain in b.per_wire for s in chain]
-    values = [angles(s, bound) for s in steps]
-    batched = [any(v.dim() for v in vals) for vals in values]
     groups: dict[tuple[str, bool], list[int]] = {}
     for j, step in enumerate(steps):
-        groups.setdefault((step.op.name, batched[j]), []).append(j)
-    eye = torch.eye(2, dtype=bound.dtype, device=bound.device)
-    unbatched, batched_mats = [], []
+        vector = vectorize and fourier_terms(step.op.name) is not None
+        key = "fourier" if vector else step.op.name
+        groups.setdefault((key, batched[j]), []).append(j)
     position: dict[int, tuple[bool, int]] = {}
-    for (name, is_batched), members in groups.items():
-        mats = _group_matrices(name, [values[j] for j in members], is_batched, bound)
-        target = batched_mats if is_batched else unbatched
-        offset = sum(m.shape[-3] for m in target)
-        target.append(mats)
-        position.update({j: (is_batched, offset + i) for i, j in enumerate(members)})
-    table_u = torch.cat([*unbatched, eye[None]], -3)
-    identity_u = table_u.shape[-3] - 1
-    table_all = None
-    if batched_mats:
-        table_b = torch.cat(batched_mats, -3)
-        table_all = torch.cat([table_b, table_u.expand(bound.batch, *table_u.shape)], -3)
-    n_b = table_all.shape[1] - table_u.shape[0] if table_all is not None else 0
-    out, j = [], 0
-    for block in blocks:
+    sizes = {False: 0, True: 0}
+    for (_, is_b), members in groups.items():
+        position.update({j: (is_b, sizes[is_b] + i) for i, j in enumerate(members)})
+        sizes[is_b] += len(members)
+    identity = sizes[False]  # the unbatched table ends with the identity
+    shapes: dict[tuple[int, int, bool], tuple[list[int], list[int]]] = {}
+    j = 0
+    for k, block in enumerate(blocks):
         width, depth = len(block.per_wire), max(len(c) for c in block.per_wire)
-        cells: list[list[tuple[bool, int]]] = [[(False, identity_u)] * width
-                                               for _ in range(depth)]
+        cells = [[(False, identity)] * width for _ in range(depth)]
         for w, chain in enumerate(block.per_wire):
             for t in range(len(chain)):
                 cells[t][w] = position[j]
                 j += 1
-        if any(is_b for row in cells for is_b, _ in row):
-            # Batched table: its batched gates first, then the unbatched ones.
-            index = [pos if is_b else n_b + pos for row in cells for is_b, pos in row]
-            out.append(_assemble(table_all, index, depth, width))  # type: ignore[arg-type]
+        is_b = any(b for row in cells for b, _ in row)
+        # A batched block reads the batched table: its batched gates first, then the rest.
+        index = [pos + (0 if b or not is_b else sizes[True]) for row in cells for b, pos in row]
+        members, indices = shapes.setdefault((depth, width, is_b), ([], []))
+        members.append(k)
+        indices.extend(index)
+    fourier = []
+    for is_b in (False, True) if vectorize else ():
+        names = [steps[j].op.name for j in groups.get(("fourier", is_b), [])]
+        terms = [fourier_terms(n) for n in names]
+        k = max((len(t[0]) for t in terms), default=1)  # type: ignore[index]
+        lam = np.zeros((len(names), k))
+        mats = np.zeros((len(names), k, 2, 2), dtype=np.complex128)
+        for i, (values, c) in enumerate(terms):  # type: ignore[misc]
+            lam[i, :len(values)], mats[i, :len(values)] = values, _as_matrix(c)
+        fourier.append((lam, mats))
+    return _Layout(tuple((key, tuple(m), b) for (key, b), m in groups.items()),
+                   tuple((sh, tuple(m), tuple(i)) for sh, (m, i) in shapes.items()),
+                   tuple(fourier))  # type: ignore[arg-type]
+
+
+def _as_matrix(c: np.ndarray) -> np.ndarray:
+    """Fourier terms of a diagonal gate, ``(K, 2)``, as matrices ``(K, 2, 2)``."""
+    return c if c.ndim == 3 else np.einsum("ki,ij->kij", c, np.eye(2))
+
+
+def _block_tensors(blocks: Sequence[Block], bound: Bound) -> list[torch.Tensor]:
+    steps = [s for b in blocks for chain in b.per_wire for s in chain]
+    values = [angles(s, bound) for s in steps]
+    layout = _layout(tuple(blocks), tuple(any(v.dim() for v in vals) for vals in values),
+                     not tracing())
+    tables: dict[bool, list[torch.Tensor]] = {False: [], True: []}
+    for key, members, is_b in layout.groups:
+        vals = [values[j] for j in members]
+        if key == "fourier":
+            tables[is_b].append(_fourier_matrices(vals, layout.fourier[is_b], is_b, bound))
         else:
-            out.append(_assemble(table_u, [pos for row in cells for _, pos in row], depth,
-                                 width))
+            tables[is_b].append(_group_matrices(key, vals, is_b, bound))
+    table_u = torch.cat([*tables[False], _eye(bound.dtype, bound.device)], -3)
+    table_all = torch.cat([*tables[True], table_u.expand(bound.batch, *table_u.shape)], -3
+                          ) if tables[True] else None
+    out: list[torch.Tensor] = [table_u] * len(blocks)
+    # Blocks of the same shape are assembled together: one gather, one product chain and one
+    # Kronecker chain for all of them (a layer of n qubits is n/4 such blocks).
+    for (depth, width, is_b), members, index in layout.shapes:
+        mats = _assemble(table_all if is_b else table_u, index,  # type: ignore[arg-type]
+                         len(members), depth, width)
+        for k, m in zip(members, mats.unbind(-3), strict=True):
+            out[k] = m
     return out
 
 
-def _assemble(table: torch.Tensor, index: list[int], depth: int, width: int) -> torch.Tensor:
-    """Gather a block's gates as ``(.., depth, width, 2, 2)``, multiply along depth, kron."""
+@lru_cache(maxsize=64)
+def _eye(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.eye(2, dtype=dtype, device=device)[None]
+
+
+def _fourier_matrices(values: list[list[torch.Tensor]], terms: tuple[np.ndarray, np.ndarray],
+                      is_batched: bool, bound: Bound) -> torch.Tensor:
+    """``Σ_k exp(-iθλ_k) C_k`` for every one-parameter gate at once: ``(.., m, 2, 2)``."""
+    lam, mats = _fourier_tensors(terms, bound.dtype, bound.device)
+    col = [v[0].expand(bound.batch) for v in values] if is_batched else [v[0] for v in values]
+    theta = torch.stack(col, -1)
+    return torch.einsum("...mk,mkij->...mij", torch.exp(theta[..., None] * lam), mats)
+
+
+_FOURIER: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _fourier_tensors(terms: tuple[np.ndarray, np.ndarray], dtype: torch.dtype,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``-iλ`` and ``C`` as tensors, converted once per layout, dtype and device."""
+    key = (id(terms[1]), dtype, device)
+    if key not in _FOURIER:
+        if len(_FOURIER) > 256:
+            _FOURIER.clear()
+        lam = torch.as_tensor(-1j * terms[0], dtype=dtype, device=device)
+        _FOURIER[key] = lam, torch.as_tensor(terms[1], dtype=dtype, device=device)
+    return _FOURIER[key]
+
+
+def _assemble(table: torch.Tensor, index: Sequence[int], count: int, depth: int, width: int
+              ) -> torch.Tensor:
+    """Gather ``count`` blocks' gates as ``(.., count, depth, width, 2, 2)``, multiply along
+    depth, take the Kronecker product across wires: ``(.., count, K, K)``."""
     chain = table.index_select(-3, torch.tensor(index, device=table.device))
-    layers = chain.reshape(*chain.shape[:-3], depth, width, 2, 2).unbind(-4)
+    layers = chain.reshape(*chain.shape[:-3], count, depth, width, 2, 2).unbind(-4)
     m = layers[0]
     for layer in layers[1:]:
         m = torch.matmul(layer, m)
