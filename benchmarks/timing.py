@@ -33,13 +33,15 @@ def _set_threads(threads: int = THREADS) -> None:
 
 def measure(
     callables: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
-    pause_s: float = 0.01,
+    pause_s: float = 0.01, threads: int | None = THREADS,
 ) -> dict[str, list[float]]:
     """Time each callable ``repeats`` times (round-robin) after ``warmup`` calls each.
 
+    ``threads=None`` leaves torch's thread count as it is (what users get by default).
     Returns milliseconds per call, in run order, for every name; see :func:`medians`.
     """
-    _set_threads()
+    if threads is not None:
+        _set_threads(threads)
     for fn in callables.values():
         for _ in range(warmup):
             fn()

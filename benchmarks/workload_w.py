@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-from peers import NOTES, PEERS, PeerStep, _torch_peer, default_inputs  # noqa: E402
+from peers import JIT_PEERS, NOTES, PEERS, PeerStep, _torch_peer, default_inputs  # noqa: E402
 from timing import measure, medians, peak_rss_of  # noqa: E402
 
 import qdl  # noqa: E402
@@ -115,21 +115,122 @@ def lower_bound_ms(n: int, B: int, L: int, rate: float) -> float:
     return 1e3 * cmacs / rate
 
 
+def copy_ms(n: int, B: int) -> float:
+    """Best time (ms) to copy one complex64 state batch (B, 2**n): one read + one write pass
+    at the size the step works on (so cache effects at small n are those the step sees)."""
+    src = torch.randn(B, 2**n, dtype=torch.complex64)
+    dst = torch.empty_like(src)
+    best = math.inf
+    for _ in range(max(5, 2 ** max(0, 16 - n))):  # more repeats where a copy is microseconds
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def byte_bound_ms(L: int, pass_ms: float) -> float:
+    """Memory bound of the step: the passes over the state it cannot avoid, at copy speed.
+
+    Each of the L+1 layers (the encoding and L trainable ones) takes at least one read+write
+    pass forward (its n one-qubit gates applied in one cache-blocked sweep, the CNOT ring
+    folded into the indexing) and two backward (un-compute the state, carry the bra back; the
+    gradient contractions ride along in those sweeps): 3(L+1) passes.
+    """
+    return 3 * (L + 1) * pass_ms
+
+
+def measure_capped(contenders: dict[str, Any], repeats: int,
+                   slow_s: float) -> tuple[dict[str, float], list[str]]:
+    """Median ms per contender, and the names timed once: those whose first (warm-up) call
+    took over ``slow_s`` are timed once more, not ``repeats`` times interleaved (a peer 10×
+    slower than the best needs no precision, and some take a minute per step at n=16)."""
+    first = {}
+    for name, fn in contenders.items():
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    fast = {k: fn for k, fn in contenders.items() if first[k] <= slow_s}
+    med = medians(measure(fast, repeats=repeats, warmup=0)) if fast else {}
+    slow = [k for k in contenders if k not in fast]
+    for name in slow:
+        med[name] = medians(measure({name: contenders[name]}, repeats=1, warmup=0))[name]
+    return {k: med[k] for k in contenders}, slow
+
+
+def _contenders(n: int, L: int, B: int, peers: list[str]) -> tuple[dict[str, Any], dict]:
+    """QDL (expval, layer) and the requested peers for one size; JIT peers' compile ms."""
+    x, w = default_inputs(n, L, B)
+    contenders: dict[str, Any] = {"qdl_adjoint": make_qdl(n, L, B, x=x, w=w)}
+    layer = make_qdl_layer(n, L, B, x=x, w=w)
+    if layer is not None:
+        contenders["qdl_layer"] = layer
+    compile_ms = {}
+    for name in peers:
+        try:
+            peer = PEERS[name](n, L, B, "complex64", x=x, w=w)
+        except Exception as exc:
+            NOTES[name] = f"failed: {exc!r}"
+            peer = None
+        if peer is not None:
+            contenders[name] = peer
+            if "compile_ms" in peer.extra:
+                compile_ms[name] = peer.extra["compile_ms"]
+    return contenders, compile_ms
+
+
+def run_grid(grid: list[tuple[int, int]], L: int = 4, repeats: int = 5,
+             peers: list[str] | None = None, peer_max_n: int = 16, jit_max_n: int = 12,
+             slow_s: float = 10.0) -> tuple[list[dict], float]:
+    """Time QDL and the peers on each (n, B); rows carry ms, both bounds and compile ms.
+
+    JIT peers above ``jit_max_n`` are skipped: XLA's compile time grows with the circuit
+    (minutes per peer at n=12 on this machine).
+    """
+    peers = list(PEERS) if peers is None else peers
+    rate = cmac_rate()
+    print(f"complex64 GEMM: {rate / 1e9:.1f} G complex MAC/s on {torch.get_num_threads()} threads")
+    rows = []
+    for n, B in grid:
+        names = [p for p in peers if n <= (jit_max_n if p in JIT_PEERS else peer_max_n)]
+        contenders, compile_ms = _contenders(n, L, B, names)
+        med, timed_once = measure_capped(contenders, repeats, slow_s)
+        flop, pass_ms = lower_bound_ms(n, B, L, rate), copy_ms(n, B)
+        row = {"n": n, "B": B, "L": L, "ms": med, "compile_ms": compile_ms,
+               "timed_once": timed_once,
+               "flop_bound_ms": flop, "copy_ms": pass_ms,
+               "byte_bound_ms": byte_bound_ms(L, pass_ms),
+               "copy_gb_s": 2 * 8 * B * 2**n / (pass_ms * 1e-3) / 1e9}
+        row["bound_ms"] = max(row["flop_bound_ms"], row["byte_bound_ms"])
+        rows.append(row)
+        print(f"n={n:2d} B={B}: " + ", ".join(f"{k} {_ms(v)}" for k, v in med.items())
+              + "".join(f"; {k} compile {v / 1e3:.1f} s" for k, v in compile_ms.items())
+              + f"; copy {row['copy_gb_s']:.1f} GB/s", flush=True)
+    return rows, rate
+
+
+def best_ratios(row: dict) -> tuple[float | None, float | None]:
+    """(fastest eager peer / qdl expval, fastest JIT peer / qdl expval) for one row."""
+    q = row["ms"]["qdl_adjoint"]
+    eager = [v for k, v in row["ms"].items() if k in PEERS and k not in JIT_PEERS]
+    jit = [v for k, v in row["ms"].items() if k in JIT_PEERS]
+    return (min(eager) / q if eager else None), (min(jit) / q if jit else None)
+
+
 def qdl_rss(n: int, L: int, method: str) -> None:
     """One QDL step in this (child) process, for peak RSS."""
     make_qdl(n, L, 64, method=method)()
 
 
 def _table(rows: list[dict], peers: list[str]) -> str:
-    head = ["n", "B", "L", "qdl expval", "qdl layer", *peers, "best peer / qdl", "bound",
-            "qdl / bound"]
+    head = ["n", "B", "L", "qdl expval", "qdl layer", *peers, "best eager peer / qdl",
+            "best JIT peer / qdl", "flop bound", "byte bound", "qdl / bound"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r["n"]), str(r["B"]), str(r["L"])]
         cells += [_ms(r["ms"].get(k)) for k in ["qdl_adjoint", "qdl_layer", *peers]]
-        best = min((r["ms"][p] for p in peers if p in r["ms"]), default=None)
-        cells.append(f"{best / r['ms']['qdl_adjoint']:.1f}x" if best else "-")
-        cells += [_ms(r["bound_ms"]), f"{r['ms']['qdl_adjoint'] / r['bound_ms']:.1f}x"]
+        cells += [f"{x:.1f}x" if x else "-" for x in best_ratios(r)]
+        cells += [_ms(r["flop_bound_ms"]), _ms(r["byte_bound_ms"]),
+                  f"{r['ms']['qdl_adjoint'] / r['bound_ms']:.1f}x"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -151,33 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peers", nargs="*", default=list(PEERS))
     ap.add_argument("--peer-max-n", type=int, default=16,
                     help="skip peers above this n (some take minutes per step)")
+    ap.add_argument("--jit-max-n", type=int, default=12,
+                    help="skip JIT peers above this n (XLA compiles for minutes)")
+    ap.add_argument("--slow-s", type=float, default=10.0,
+                    help="time a contender once if its warm-up step took longer")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     grid = [(n, b) for n, b in GRID if args.n is None or n in args.n]
-    rate = cmac_rate()
-    print(f"complex64 GEMM: {rate / 1e9:.1f} G complex MAC/s on {torch.get_num_threads()} threads")
-    rows = []
-    for n, B in grid:
-        x, w = default_inputs(n, args.L, B)
-        contenders = {"qdl_adjoint": make_qdl(n, args.L, B, x=x, w=w)}
-        layer = make_qdl_layer(n, args.L, B, x=x, w=w)
-        if layer is not None:
-            contenders["qdl_layer"] = layer
-        for name in args.peers if n <= args.peer_max_n else []:
-            try:
-                peer = PEERS[name](n, args.L, B, "complex64", x=x, w=w)
-            except Exception as exc:
-                NOTES[name] = f"failed: {exc!r}"
-                peer = None
-            if peer is not None:
-                contenders[name] = peer
-        med = medians(measure(contenders, repeats=args.repeats, warmup=1))
-        row = {"n": n, "B": B, "L": args.L, "ms": med,
-               "bound_ms": lower_bound_ms(n, B, args.L, rate)}
-        rows.append(row)
-        print(f"n={n:2d} B={B}: " + ", ".join(f"{k} {_ms(v)}" for k, v in med.items()),
-              flush=True)
+    rows, rate = run_grid(grid, args.L, args.repeats, args.peers, args.peer_max_n,
+                          args.jit_max_n, args.slow_s)
     present = [p for p in args.peers if any(p in r["ms"] for r in rows)]
     print("\n" + _table(rows, present))
     rss = {}
@@ -196,7 +280,7 @@ def _versions() -> dict[str, str]:
 
     out = {"python": platform.python_version(), "machine": platform.machine()}
     for pkg in ["torch", "qdl", "pennylane", "pennylane-lightning", "torchquantum", "qulacs",
-                "pyqtorch"]:
+                "pyqtorch", "jax", "tensorcircuit-ng", "optax"]:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
@@ -223,7 +307,8 @@ def _write(out: Path, rows: list[dict], rss: dict, peers: list[str], rate: float
         pts = [(r["n"], r["ms"][name]) for r in rows if name in r["ms"]]
         if pts:
             ax.plot(*zip(*pts, strict=True), marker="o", label=name)
-    ax.plot([r["n"] for r in rows], [r["bound_ms"] for r in rows], "k--", label="flop bound")
+    ax.plot([r["n"] for r in rows], [r["bound_ms"] for r in rows], "k--",
+            label="max(flop, byte) bound")
     ax.set(yscale="log", xlabel="qubits n", ylabel="ms per step (fwd + bwd)",
            title=f"Workload W, L={rows[0]['L']}, 2 threads" if rows else "Workload W")
     ax.legend(fontsize=7)
