@@ -185,7 +185,10 @@ def bind(
     if start is not None:
         shapes["initial_state"] = start.shape[:-2] if matrix else start.shape[:-1]
     try:
-        batch_shape = tuple(torch.broadcast_shapes(*shapes.values()))
+        # Most calls mix scalars with one batch shape: no need for torch's (slow) general rule.
+        distinct = {s for s in shapes.values() if s}
+        batch_shape = tuple(distinct.pop() if len(distinct) == 1 else
+                            torch.broadcast_shapes(*shapes.values()))
     except RuntimeError:
         raise QDLError(f"parameter batch shapes do not broadcast: "
                        f"{ {k: tuple(v) for k, v in shapes.items()} }") from None
@@ -199,7 +202,8 @@ def bind(
     # there (a NaN angle then gives NaN outputs, never a wrong finite number).
     if tensors and not tracing():
         _check_finite(tensors)
-    env = {k: t.expand(batch_shape).reshape(-1) if t.dim() else t for k, t in tensors.items()}
+    env = {k: t if not t.dim() or t.shape == batch_shape == t.shape[:1] else
+           t.expand(batch_shape).reshape(-1) for k, t in tensors.items()}
     initial = None if start is None else _batch_last(start, n, matrix, batch_shape)
     bound = Bound(env, batch_shape, dtype, device, initial)
     if check:
@@ -355,6 +359,8 @@ def _as_real(name: str, value: object, real: torch.dtype, device: torch.device) 
     if t.numel() == 0:
         raise QDLError(f"parameter {name!r} is empty (shape {tuple(t.shape)}); give at least "
                        "one value")
+    if t.dtype == real and t.device == device:
+        return t
     if t.dtype != real or t.device != device:  # a conversion materialises broadcast views
         check_allocation(8.0 * t.numel(), f"parameter {name!r} of shape {tuple(t.shape)}",
                          device, "use a smaller batch")

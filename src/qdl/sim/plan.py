@@ -118,11 +118,32 @@ def _full_perm(steps: tuple[Step, ...], n: int, device: torch.device) -> torch.T
     return torch.stack([index, inverse])
 
 
-def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Kronecker product of (optionally batched) square matrices, ``a`` most significant."""
-    ka, kb = a.shape[-1], b.shape[-1]
-    out = a[..., :, None, :, None] * b[..., None, :, None, :]
-    return out.reshape(*out.shape[:-4], ka * kb, ka * kb)
+@lru_cache(maxsize=16)
+def _kron_index(width: int, device: torch.device) -> torch.Tensor:
+    """For a ``width``-fold Kronecker product of 2×2 matrices flattened to ``(width * 4,)``:
+    entry ``(i, j)`` of the product is the product over wires ``w`` of entry
+    ``4w + 2 bit_w(i) + bit_w(j)``. Shape ``(width, K * K)``, wire 0 most significant."""
+    k = 2**width
+    i, j = torch.arange(k)[:, None], torch.arange(k)[None, :]
+    rows = [4 * w + 2 * ((i >> (width - 1 - w)) & 1) + ((j >> (width - 1 - w)) & 1)
+            for w in range(width)]
+    return torch.stack([r.reshape(-1) for r in rows]).to(device)
+
+
+def _kron(m: torch.Tensor) -> torch.Tensor:
+    """Kronecker product over the wires of ``m`` ``(.., width, 2, 2)``: ``(.., K, K)``, wire 0
+    most significant. One gather and ``width - 1`` products, however many blocks ``..``
+    holds: a chain of pairwise products cost five torch calls per wire."""
+    width = m.shape[-3]
+    if width == 1:
+        return m[..., 0, :, :]
+    index = _kron_index(width, m.device)
+    picked = m.reshape(*m.shape[:-3], 4 * width)[..., index.reshape(-1)]
+    factors = picked.reshape(*m.shape[:-3], width, -1).unbind(-2)
+    out = factors[0]
+    for f in factors[1:]:
+        out = out * f
+    return out.reshape(*m.shape[:-3], 2**width, 2**width)
 
 
 def _block_view(state: torch.Tensor, lo: int, width: int) -> torch.Tensor:
@@ -234,9 +255,8 @@ def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor |
     along each wire and takes the Kronecker product across wires. A few dozen torch calls per
     circuit instead of a dozen per gate: that overhead, not arithmetic, dominates small circuits.
     """
-    blocks = [b for item in items for b in (item.blocks if isinstance(item, Prep) else [item])
-              if isinstance(b, Block)]
-    built = iter(_block_tensors(blocks, bound)) if blocks else iter(())
+    blocks, layouts = _blocks(items)
+    built = iter(_block_tensors(blocks, bound, layouts)) if blocks else iter(())
     out: list[torch.Tensor | None] = []
     for item in items:
         if isinstance(item, Prep) and not item.blocks:
@@ -248,6 +268,26 @@ def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor |
         else:
             out.append(item.tensor(bound) if isinstance(item, Perm) else gate_tensor(item, bound))
     return out
+
+
+_BLOCKS: dict[int, tuple[Sequence[PlanItem], tuple[Block, ...], dict]] = {}
+
+
+def _blocks(items: Sequence[PlanItem]) -> tuple[tuple[Block, ...], dict]:
+    """The plan's blocks in order (Prep's included) and a dict for their layouts, remembered
+    per plan object: plans are memoized per circuit, and hashing their nested steps on every
+    call cost more than building the blocks' tensors of a 4-qubit layer."""
+    hit = _BLOCKS.get(id(items))
+    if hit is not None and hit[0] is items:
+        return hit[1], hit[2]
+    blocks = tuple(b for item in items for b in (
+        item.blocks if isinstance(item, Prep) else [item]) if isinstance(b, Block))
+    if isinstance(items, tuple):
+        if len(_BLOCKS) > 512:
+            _BLOCKS.clear()
+        _BLOCKS[id(items)] = (items, blocks, {})
+        return blocks, _BLOCKS[id(items)][2]
+    return blocks, {}
 
 
 def _product_state(prep: Prep, mats: Sequence[torch.Tensor], bound: Bound) -> torch.Tensor:
@@ -333,11 +373,16 @@ def _as_matrix(c: np.ndarray) -> np.ndarray:
     return c if c.ndim == 3 else np.einsum("ki,ij->kij", c, np.eye(2))
 
 
-def _block_tensors(blocks: Sequence[Block], bound: Bound) -> list[torch.Tensor]:
-    steps = [s for b in blocks for chain in b.per_wire for s in chain]
+def _block_tensors(blocks: tuple[Block, ...], bound: Bound, layouts: dict
+                   ) -> list[torch.Tensor]:
+    steps = layouts.get("steps")
+    if steps is None:
+        steps = layouts["steps"] = [s for b in blocks for chain in b.per_wire for s in chain]
     values = [angles(s, bound) for s in steps]
-    layout = _layout(tuple(blocks), tuple(any(v.dim() for v in vals) for vals in values),
-                     not tracing())
+    key = (tuple(any(v.dim() for v in vals) for vals in values), not tracing())
+    layout = layouts.get(key)
+    if layout is None:
+        layout = layouts[key] = _layout(blocks, *key)
     tables: dict[bool, list[torch.Tensor]] = {False: [], True: []}
     for key, members, is_b in layout.groups:
         vals = [values[j] for j in members]
@@ -397,11 +442,7 @@ def _assemble(table: torch.Tensor, index: Sequence[int], count: int, depth: int,
     m = layers[0]
     for layer in layers[1:]:
         m = torch.matmul(layer, m)
-    wires = m.unbind(-3)
-    out = wires[0]
-    for w in wires[1:]:
-        out = _kron(out, w)
-    return out
+    return _kron(m)
 
 
 def _group_matrices(name: str, values: list[list[torch.Tensor]], is_batched: bool,
