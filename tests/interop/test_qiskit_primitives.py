@@ -50,8 +50,7 @@ def test_estimator_equals_statevector_estimator_on_random_circuits(seed):
 
 
 def test_estimator_parameterized_circuit_and_observable_forms():
-    """Parameter values bind by Parameter (not by name order) and every observable form
-    (SparsePauliOp, Pauli, label, dict, identity terms) means what Qiskit means."""
+    """Values bind by Parameter, and every observable form means what it means to Qiskit."""
     rng = np.random.default_rng(1)
     qc = efficient_su2(3, reps=2)
     qc.rz(Parameter("a") * 2 + Parameter("b"), 1)  # names sort before θ: order matters
@@ -83,8 +82,7 @@ def test_estimator_broadcasts_like_qiskit(obs_shape, param_shape):
 
 
 def test_estimator_parameter_values_given_as_blocks_or_empty():
-    """Values bound in blocks by Parameter and by name, and a circuit without parameters
-    under an empty (3, 0) array, give StatevectorEstimator's values and shapes."""
+    """Values in blocks (by Parameter or name) and an empty (3, 0) array match Qiskit."""
     qc = real_amplitudes(2, reps=1)
     p = list(qc.parameters)
     rng = np.random.default_rng(12)
@@ -100,8 +98,7 @@ def test_estimator_parameter_values_given_as_blocks_or_empty():
 
 
 def test_estimator_several_pubs_sharing_and_not_sharing_circuits():
-    """PUBs that share a circuit (simulated together) and PUBs that do not come back in
-    order with their own shapes, stds and metadata."""
+    """PUBs sharing a circuit or not come back in order with their shapes and metadata."""
     rng = np.random.default_rng(2)
     a, b = real_amplitudes(2, reps=2), efficient_su2(2, reps=1)
     b.metadata = {"name": "b"}
@@ -119,8 +116,7 @@ def test_estimator_several_pubs_sharing_and_not_sharing_circuits():
 
 
 def test_estimator_precision_adds_statevector_estimators_noise():
-    """A nonzero precision adds Gaussian noise: with the same integer seed the very numbers
-    StatevectorEstimator adds; stds report the precision; a PUB's own precision wins."""
+    """Precision adds StatevectorEstimator's very noise for the same seed; stds hold it."""
     qc = real_amplitudes(3, reps=1)
     values = np.random.default_rng(3).random((50, qc.num_parameters))
     pubs = [(qc, "ZZI", values), (qc, "XXX", values[:4], 0.5)]
@@ -184,8 +180,7 @@ def _if_test() -> QuantumCircuit:
 @pytest.mark.parametrize("make, message", [(_reset, "reset"), (_mid_measure, "mid-circuit"),
                                            (_if_test, "if_else")])
 def test_unsupported_instructions_raise_qdl_errors(make, message):
-    """Resets, mid-circuit measurements and classical control are clear QDLErrors from
-    run, on both primitives."""
+    """Reset, mid-circuit measurement, classical control: QDLError from run, both primitives."""
     qc = make()
     with pytest.raises(QDLError, match=message):
         Estimator().run([(qc, "Z" * qc.num_qubits)])
@@ -208,8 +203,7 @@ def _registers_circuit() -> QuantumCircuit:
 
 
 def test_sampler_bit_arrays_equal_statevector_samplers_for_the_same_seed():
-    """Registers, bit order, packing, shapes and the samples themselves are
-    StatevectorSampler's for the same integer seed."""
+    """Registers, bit order, packing and samples equal StatevectorSampler's for one seed."""
     qc = _registers_circuit()
     values = np.random.default_rng(4).random((2, 3, qc.num_parameters))
     ours = Sampler(seed=5).run([(qc, values)], shots=200).result()[0]
@@ -223,8 +217,7 @@ def test_sampler_bit_arrays_equal_statevector_samplers_for_the_same_seed():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_sampler_probabilities_equal_statevector_marginals(seed):
-    """The exact register distributions are Statevector's marginals (Qiskit's qargs order:
-    the register's bit b is the qubit measured into it)."""
+    """Exact register distributions equal Statevector's marginals in the register's order."""
     qc = random_circuit(4, 5, max_operands=2, seed=seed)
     creg = ClassicalRegister(3, "c")
     qc.add_register(creg)
@@ -236,8 +229,7 @@ def test_sampler_probabilities_equal_statevector_marginals(seed):
 
 
 def test_sampler_counts_follow_the_exact_distribution():
-    """Many shots: every count within 5 sigma of the exact probability, for each of a batch
-    of parameter values; the shape follows the parameter array."""
+    """20k shots per parameter set: every count within 5 sigma of the exact probability."""
     qc = real_amplitudes(3, reps=2)
     qc.measure_all()
     values = np.random.default_rng(6).random((2, 2, qc.num_parameters))
@@ -287,8 +279,7 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN  # 
 
 
 def test_estimator_qnn_forward_and_backward_equal_qiskits():
-    """EstimatorQNN (exact, input and weight gradients, two observables) gives the same
-    forward values and parameter-shift gradients on QDL as on StatevectorEstimator."""
+    """EstimatorQNN forward, input and weight gradients equal StatevectorEstimator's."""
     qc, fm, an = qnn_circuit(num_qubits=3)
     rng = np.random.default_rng(8)
     x, w = rng.random((6, 3)), rng.random(len(an))
@@ -307,9 +298,7 @@ def _parity(b: int) -> int:
 
 
 def test_sampler_qnn_forward_and_backward_match_qiskits():
-    """SamplerQNN (parity, input gradients): QDL's samples are StatevectorSampler's for the
-    same seed, so forward and backward agree to rounding; and both are within shot noise of
-    the exact parity (1 - <ZZ>)/2 from an exact EstimatorQNN."""
+    """SamplerQNN equals StatevectorSampler's for one seed, and the exact parity within noise."""
     qc, fm, an = qnn_circuit(ansatz=real_amplitudes(2, reps=1))
     rng = np.random.default_rng(9)
     x, w = rng.random((3, 2)), rng.random(len(an))
@@ -329,8 +318,7 @@ def test_sampler_qnn_forward_and_backward_match_qiskits():
 
 
 def test_vqc_trains_on_the_sampler_as_on_statevector_sampler():
-    """VQC (SamplerQNN inside, cross-entropy, COBYLA) fitted through QDL's Sampler follows
-    the same path as through StatevectorSampler with the same seed: equal weights, score."""
+    """VQC fitted on QDL's Sampler ends where StatevectorSampler's does (same seed)."""
     from qiskit_machine_learning.algorithms.classifiers import VQC
     from qiskit_machine_learning.optimizers import COBYLA
 
@@ -373,16 +361,14 @@ def _tutorial_classifier(estimator, default_precision=0.015625, maxiter=60, call
 
 
 def test_tutorial_classifier_scores_080_through_qdl():
-    """The tutorial's classifier reaches its 0.80 accuracy on QDL's Estimator: with the
-    tutorial's default precision (noise seeded for reproducibility) and exactly."""
+    """The tutorial's classifier scores 0.80 on QDL (seeded noise as in the tutorial; exact)."""
     assert _tutorial_classifier(Estimator(seed=0)) == pytest.approx(0.8)
     assert _tutorial_classifier(Estimator(seed=1)) == pytest.approx(0.8)
     assert _tutorial_classifier(Estimator(), default_precision=0.0) == pytest.approx(0.8)
 
 
 def test_tutorial_objective_follows_statevector_estimators():
-    """The first COBYLA steps of the tutorial see the same objective values on QDL as on
-    StatevectorEstimator (exact mode; noisy mode with the same seed)."""
+    """The tutorial's first COBYLA steps see StatevectorEstimator's objective values."""
     for make, precision in [(lambda: None, 0.0), (lambda: 5, 0.015625)]:
         values = [], []
         for v, estimator in zip(values, (Estimator(seed=make()),
