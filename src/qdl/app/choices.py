@@ -8,6 +8,7 @@ module even when the ``app`` extra is not installed.
 
 from __future__ import annotations
 
+from qdl.data.qchem import FEATURE_SETS
 from qdl.grad import DiffMethod
 from qdl.models import ANSATZE, DTYPES
 from qdl.nn.layer import INITS
@@ -21,5 +22,5 @@ TASKS = ("classification", "regression")
 PRECISIONS = tuple(DTYPES)
 SELECTS = ("best_val", "last")
 
-__all__ = ["ANSATZE", "DEVICES", "DIFF_METHODS", "INITS", "MODELS", "OPTIMIZERS",
+__all__ = ["ANSATZE", "DEVICES", "DIFF_METHODS", "FEATURE_SETS", "INITS", "MODELS", "OPTIMIZERS",
            "PRECISIONS", "QUANTUM_MODELS", "SELECTS", "TASKS"]

@@ -14,6 +14,7 @@ from qdl.app.choices import (
     ANSATZE,
     DEVICES,
     DIFF_METHODS,
+    FEATURE_SETS,
     INITS,
     MODELS,
     OPTIMIZERS,
@@ -78,6 +79,9 @@ class DataConfig(_Strict):
     val_size: float = Field(0.1, ge=0, lt=1)
     max_samples: Int | None = Field(None, gt=1, le=MAX_ROWS,
                                     description="random subset of the rows")
+    features: Literal[FEATURE_SETS] = Field(  # type: ignore[valid-type]
+        "descriptors", description="molecule datasets (bbbp, chembl-pic50): RDKit descriptors, "
+                                   "qchem (RHF/STO-3G features, qdl.data.qchem) or both")
     pca: Int | Literal["auto"] | None = Field(
         "auto", description="principal components to keep; auto: the qubit count for models "
                             "that encode features directly on qubits (vqc, qcnn)")

@@ -50,6 +50,7 @@ from qdl.app.rundir import (
     load_checkpoint,
 )
 from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
+from qdl.data.qchem import with_qchem
 from qdl.errors import QDLError, QDLWarning, first_line
 from qdl.models import QCNN, VQC, HybridClassifier, HybridRegressor, QuanvolutionNet
 from qdl.models.training import train_epoch
@@ -72,7 +73,8 @@ class Prepared:
 
 
 def load_table(cfg: RunConfig) -> Table:
-    """The configured dataset, subsampled to ``data.max_samples`` rows if set."""
+    """The configured dataset, subsampled to ``data.max_samples`` rows if set, with the
+    feature set ``data.features`` (computed after subsampling: only the kept molecules)."""
     data = cfg.data
     if data.csv is not None:
         table = load_csv(data.csv, data.target or "", data.task)
@@ -81,9 +83,10 @@ def load_table(cfg: RunConfig) -> Table:
     n = len(table.frame)
     if data.max_samples is not None and data.max_samples < n:
         rows = np.sort(np.random.default_rng(cfg.train.seed).permutation(n)[:data.max_samples])
+        smiles = None if table.smiles is None else tuple(table.smiles[i] for i in rows)
         table = Table(table.frame.iloc[rows].reset_index(drop=True), table.target, table.task,
-                      table.name, table.image_shape, table.n_qubits)
-    return table
+                      table.name, table.image_shape, table.n_qubits, smiles)
+    return with_qchem(table, data.features)
 
 
 def _scale(cfg: RunConfig, table: Table) -> str:

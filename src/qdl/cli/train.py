@@ -34,6 +34,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     data.add_argument("--task", choices=choices.TASKS)
     data.add_argument("--max-samples", type=int, help="train on a random subset of rows")
     data.add_argument("--pca", type=int, help="keep this many principal components")
+    data.add_argument("--features", choices=choices.FEATURE_SETS,
+                      help="molecule datasets: RDKit descriptors, quantum-chemistry (qchem) "
+                           "features, or both")
     model = p.add_argument_group("model")
     model.add_argument("--model", dest="kind",
                        choices=choices.MODELS)
@@ -99,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
         "data": {"name": args.dataset, "csv": args.data, "target": args.target,
-                 "task": args.task, "max_samples": args.max_samples, "pca": args.pca},
+                 "task": args.task, "max_samples": args.max_samples, "pca": args.pca,
+                 "features": args.features},
         "model": {"kind": args.kind, "qubits": args.qubits, "layers": args.layers,
                   "ansatz": args.ansatz, "hidden": args.hidden},
         "train": {"optimizer": args.optimizer, "lr": args.lr, "epochs": args.epochs,

@@ -34,6 +34,8 @@ class Table:
         image_shape: ``(h, w)`` when the features are the pixels of an image, row-major.
         n_qubits: set when the features are the ``2**n_qubits`` (real) amplitudes of a
             quantum state: quantum data, read by models as states, not preprocessed.
+        smiles: the molecule of each row (molecule datasets), for features computed from
+            structures (:func:`qdl.data.qchem.with_qchem`); not a feature column.
     """
 
     frame: Any
@@ -42,6 +44,7 @@ class Table:
     name: str
     image_shape: tuple[int, int] | None = None
     n_qubits: int | None = None
+    smiles: tuple[str, ...] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -168,7 +171,8 @@ def _bbbp(seed: int) -> Table:
     x, keep = _featurise(list(raw["SMILES"]), "bbbp")
     frame = pd.DataFrame(x, columns=list(_DESCRIPTORS))
     frame["BBB"] = list(raw["BBB+/BBB-"].iloc[keep])
-    return Table(frame, "BBB", "classification", "bbbp")
+    return Table(frame, "BBB", "classification", "bbbp",
+                 smiles=tuple(raw["SMILES"].iloc[keep]))
 
 
 def _chembl(seed: int) -> Table:
@@ -181,7 +185,8 @@ def _chembl(seed: int) -> Table:
     x, keep = _featurise(list(merged["smiles"]), "chembl-pic50")
     frame = pd.DataFrame(x, columns=list(_DESCRIPTORS))
     frame["pIC50"] = merged["Act"].to_numpy(dtype=float)[keep]
-    return Table(frame, "pIC50", "regression", "chembl-pic50")
+    return Table(frame, "pIC50", "regression", "chembl-pic50",
+                 smiles=tuple(merged["smiles"].iloc[keep]))
 
 
 def _rdataset(name: str, package: str, item: str, target: str, drop: tuple[str, ...]) -> Callable:
