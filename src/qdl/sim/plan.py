@@ -277,12 +277,13 @@ def _blocks(items: Sequence[PlanItem]) -> tuple[tuple[Block, ...], dict]:
     """The plan's blocks in order (Prep's included) and a dict for their layouts, remembered
     per plan object: plans are memoized per circuit, and hashing their nested steps on every
     call cost more than building the blocks' tensors of a 4-qubit layer."""
-    hit = _BLOCKS.get(id(items))
+    remember = isinstance(items, tuple) and not tracing()  # dynamo cannot trace id()
+    hit = _BLOCKS.get(id(items)) if remember else None
     if hit is not None and hit[0] is items:
         return hit[1], hit[2]
     blocks = tuple(b for item in items for b in (
         item.blocks if isinstance(item, Prep) else [item]) if isinstance(b, Block))
-    if isinstance(items, tuple):
+    if remember:
         if len(_BLOCKS) > 512:
             _BLOCKS.clear()
         _BLOCKS[id(items)] = (items, blocks, {})
