@@ -114,3 +114,17 @@ def test_vqe_without_excitations_is_hartree_fock(capsys):
     assert main(["vqe", "H2", "--active-orbitals", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["parameters"] == [] and out["energy"] == pytest.approx(out["fci"], abs=1e-10)
+
+
+def test_formaldehyde_fragment_example(capsys):
+    """docs/chemistry.md's fragment: formaldehyde (4e, 4o) VQE within 1 mHa of PySCF CASCI."""
+    from pathlib import Path
+
+    xyz = Path(__file__).resolve().parents[2] / "examples" / "chem" / "formaldehyde.xyz"
+    assert main(["vqe", str(xyz), "--active-electrons", "4", "--active-orbitals", "4",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    symbols, coords = chem.read_xyz(xyz)
+    ref = _fci(list(zip(symbols, map(tuple, coords), strict=True)), cas=(4, 4))
+    assert out["n_qubits"] == 8 and out["fci"] == pytest.approx(ref, abs=1e-8)
+    assert abs(out["energy"] - ref) < 1e-3 and out["energy"] < out["hf"] - 0.05

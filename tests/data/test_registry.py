@@ -42,6 +42,14 @@ def test_loader_works_offline_and_matches_registry(name, no_network):
         assert target.nunique() == info.classes
     else:
         assert np.isfinite(target.to_numpy(dtype=float)).all()
+    if table.smiles is not None:  # molecule datasets: one SMILES per row, in row order
+        from rdkit import Chem
+        from rdkit.Chem import Descriptors
+
+        assert len(table.smiles) == len(frame)
+        for i in (0, len(frame) // 2, len(frame) - 1):
+            mol = Chem.MolFromSmiles(table.smiles[i])
+            assert frame["MolWt"][i] == pytest.approx(Descriptors.MolWt(mol))
 
 
 def test_image_dataset_declares_its_shape():
