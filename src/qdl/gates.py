@@ -455,11 +455,13 @@ def _live_row(matrix: torch.Tensor, value: torch.Tensor) -> GateSpec:
                            "circuit where the tensor lives (e.g. inside forward)")
         return tensor
 
-    def inverse(p: tuple) -> tuple[str, tuple]:
-        return _live_row(fn(()).mH, value.mH).name, p
-
     k = round(math.log2(value.shape[0]))
-    _row(name, k, Kind.GENERAL, fn=fn, family=UNITARY, inverse=inverse)
+    adjoint = f"{name}_dg"
+    # The inverse reads the same weakly held tensor on every call: an inverse row holding
+    # ``tensor.mH`` would refer to a temporary that is gone by the time it is simulated.
+    _row(adjoint, k, Kind.GENERAL, fn=lambda p: fn(p).mH, family=UNITARY,
+         inverse=lambda p: (name, p))
+    _row(name, k, Kind.GENERAL, fn=fn, family=UNITARY, inverse=lambda p: (adjoint, p))
     return GATES[name]
 
 

@@ -167,8 +167,7 @@ class TapeConverter:
 
     def _adjoint(self, circuit: Circuit, op: Adjoint) -> None:
         if op.base.name in ("QubitUnitary", "DiagonalQubitUnitary"):
-            # QDL core gap: the inverse of a trainable matrix row refers to a temporary
-            # tensor only weakly (qdl.gates._live_row); take the adjoint matrix here.
+            # The adjoint's own matrix: one row, and broadcast matrices stay batched.
             self._unitary(circuit, op.base, adjoint=True)
             return
         if by_matrix(op.base):
