@@ -94,7 +94,7 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Evaluation:
     """Everything about one evaluation that is not a differentiable tensor."""
 
     steps: tuple[Step, ...]
@@ -138,7 +138,7 @@ class AdjointExpval(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan: _Plan, items: tuple[PlanItem, ...], *tensors: torch.Tensor | None):  # type: ignore[override]
+    def forward(ctx, plan: Evaluation, items: tuple[PlanItem, ...], *tensors: torch.Tensor | None):  # type: ignore[override]
         detached = tuple(None if t is None else t.detach() for t in tensors)
         state = run(items, detached, plan.n_qubits, plan.bound)
         ctx.plan, ctx.items, ctx.tensors = plan, items, detached
@@ -177,7 +177,7 @@ class AdjointExpval(torch.autograd.Function):
         return (None, None, *grads)
 
 
-def _backprop_grads(plan: _Plan, items: tuple[PlanItem, ...], inputs: Sequence,
+def _backprop_grads(plan: Evaluation, items: tuple[PlanItem, ...], inputs: Sequence,
                     wanted: Sequence[int], grad_out: torch.Tensor) -> list[torch.Tensor | None]:
     """The adjoint's gradients as a differentiable function of the inputs and ``grad_out``.
 
@@ -206,7 +206,7 @@ class ShiftExpval(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan: _Plan, slots: tuple, rule: Callable, *values: torch.Tensor):  # type: ignore[override]
+    def forward(ctx, plan: Evaluation, slots: tuple, rule: Callable, *values: torch.Tensor):  # type: ignore[override]
         ctx.plan, ctx.slots, ctx.rule = plan, slots, rule
         ctx.values = [v.detach() for v in values]
         ctx.save_for_backward(*values)  # connected to their graph, for create_graph
@@ -231,7 +231,7 @@ class ShiftExpval(torch.autograd.Function):
         return (None, None, None, *_angle_grads(grad_out, derivatives, values))
 
 
-def _shift_jobs(plan: _Plan, slots: tuple, rule: Callable) -> list[tuple[int, float, float]]:
+def _shift_jobs(plan: Evaluation, slots: tuple, rule: Callable) -> list[tuple[int, float, float]]:
     """``(slot, coefficient, signed shift)`` for every evaluation the rule asks for."""
     jobs = []
     for v, (i, j) in enumerate(slots):
@@ -274,7 +274,7 @@ def _batched_shift_grads(ctx: Any, grad_out: torch.Tensor) -> list[torch.Tensor]
     return _angle_grads(grad_out, derivative, values)
 
 
-def _evaluate_jobs(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor],
+def _evaluate_jobs(plan: Evaluation, slots: tuple, values: Sequence[torch.Tensor],
                    jobs: Sequence[tuple[int, float, float]]) -> torch.Tensor:
     """``plan`` evaluated once for every job's shifted angles: ``(len(jobs)·B, n_obs)``."""
     bound, k = plan.bound, len(jobs)
@@ -292,13 +292,13 @@ def _evaluate_jobs(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor],
     return big.evaluate(_tensors_with(big, slots, stacked))
 
 
-def _tensors_with(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor]) -> list:
+def _tensors_with(plan: Evaluation, slots: tuple, values: Sequence[torch.Tensor]) -> list:
     ops_with_slots = {i for i, _ in slots}
     return [_tensor_of(plan, slots, values, i) if i in ops_with_slots
             else gate_tensor(s, plan.bound) for i, s in enumerate(plan.steps)]
 
 
-def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
+def _tensor_of(plan: Evaluation, slots: tuple, values: Sequence[torch.Tensor], i: int
                ) -> torch.Tensor | None:
     step = plan.steps[i]
     vals = angles(step, plan.bound)
@@ -308,21 +308,21 @@ def _tensor_of(plan: _Plan, slots: tuple, values: Sequence[torch.Tensor], i: int
     return gate_tensor(step, plan.bound, vals)
 
 
-def _backprop(plan: _Plan, circuit: Circuit) -> torch.Tensor:
+def _backprop(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
     if plan.noise is not None:  # gate by gate: channels sit between the gates
         return plan.evaluate([gate_tensor(s, plan.bound) for s in plan.steps])
     items = plan_for(circuit, plan.bound.initial is not None)
     return plan.evaluate(plan_tensors(items, plan.bound), items)
 
 
-def _adjoint(plan: _Plan, circuit: Circuit) -> torch.Tensor:
+def _adjoint(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
     items = plan_for(circuit, plan.bound.initial is not None)
     tensors = plan_tensors(items, plan.bound)
     return AdjointExpval.apply(plan, items, *tensors)
 
 
-def _shift(rule: Callable) -> Callable[[_Plan, Circuit], torch.Tensor]:
-    def method(plan: _Plan, circuit: Circuit) -> torch.Tensor:
+def _shift(rule: Callable) -> Callable[[Evaluation, Circuit], torch.Tensor]:
+    def method(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
         start = plan.bound.initial
         if start is not None and start.requires_grad and torch.is_grad_enabled():
             raise QDLError("shift rules differentiate gate angles only, not the initial state; "
@@ -638,7 +638,7 @@ def _evaluate(circuit: Circuit, obs: tuple[Observable, ...], bound: Bound, metho
               shots: int | None, generator: torch.Generator | None,
               noise: NoiseModel | None, stderr: bool = False) -> torch.Tensor:
     readout = readout_matrices(noise, circuit.n_qubits, bound.dtype, bound.device)
-    plan = _Plan(compile_circuit(circuit), circuit.n_qubits, bound, obs, shots, generator,
+    plan = Evaluation(compile_circuit(circuit), circuit.n_qubits, bound, obs, shots, generator,
                  noise, readout, stderr)
     if method is DiffMethod.FINITE_DIFF:
         return _shift(_finite_diff_rule(bound.dtype))(plan, circuit)
@@ -695,7 +695,7 @@ def _shot_var(circuit: Circuit, obs: Sequence[AnyObservable], params: Mapping | 
     return (second - mean.square()).clamp_min(0)
 
 
-_METHODS: dict[DiffMethod, Callable[[_Plan, Circuit], torch.Tensor]] = {
+_METHODS: dict[DiffMethod, Callable[[Evaluation, Circuit], torch.Tensor]] = {
     DiffMethod.BACKPROP: _backprop,
     DiffMethod.ADJOINT: _adjoint,
     DiffMethod.PARAMETER_SHIFT: _shift(shift_rule),

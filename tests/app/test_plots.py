@@ -25,7 +25,7 @@ def _size(path):
 
 def test_circuit_png_grows_with_the_circuit_and_pages_when_long(tmp_path):
     """More layers give a taller picture (wrapped blocks); very long circuits get more pages."""
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     small = plots.circuit_plot(plt, _circuit(1), tmp_path / "small.png")
     large = plots.circuit_plot(plt, _circuit(12), tmp_path / "large.png")
     assert len(small) == len(large) == 1
@@ -49,7 +49,7 @@ def test_wrapped_drawing_holds_every_gate():
 
 def test_learning_curves_mark_the_kept_epoch_with_integer_ticks(tmp_path, monkeypatch):
     """A title, integer epoch ticks and a line at the selected epoch."""
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     seen = {}
     save = plots._save
 
@@ -82,7 +82,7 @@ def test_confusion_matrix_is_readable_and_names_classes(tmp_path, n, monkeypatch
 
     monkeypatch.setattr(plots, "_save", capture)
     matrix = torch.randint(0, 9, (n, n))
-    path = plots.confusion_plot(plots._pyplot(), matrix, names, tmp_path / "cm.png")
+    path = plots.confusion_plot(plots.pyplot(), matrix, names, tmp_path / "cm.png")
     width, height = _size(path)
     assert min(width, height) >= 450
     assert labels["x"] == names
@@ -118,7 +118,7 @@ def test_efficiency_plot_separates_models_of_equal_size(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_save", capture)
     rows = [{"dataset": "d", "model": m, "total": 100, "mean": 0.9, "std": 0.01,
              "metric": "r2"} for m in ("hybrid", "mlp-matched")]
-    plots.efficiency_plot(plots._pyplot(), rows, tmp_path / "eff.png")
+    plots.efficiency_plot(plots.pyplot(), rows, tmp_path / "eff.png")
     assert seen["x"][0] != seen["x"][1]
     assert seen["ylabel"] == "test R²"
 

@@ -25,7 +25,8 @@ BLOCKS_PER_PAGE = 12  # wrapped blocks per circuit PNG; more continue in circuit
 _CHAR_W, _LINE_H = 0.078, 0.172  # inches per monospace character / line at 9 pt
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never open a window, works with no display
@@ -43,7 +44,7 @@ def write_plots(run_dir: Path, trainer: Any, selected: int | None = None) -> dic
         selected: the epoch whose weights were kept (marked on the learning curves).
     """
     try:
-        plt = _pyplot()
+        plt = pyplot()
     except ImportError:
         return {"files": [], "skipped": 'matplotlib is not installed: pip install "qdl[app]"'}
     data, cfg = trainer.data, trainer.cfg

@@ -100,14 +100,14 @@ _TRAINED: dict[tuple, tuple[Any, float]] = {}
 def _trained_qcnn(job: Any) -> tuple[Any, float]:
     """The trained QCNN of a job and its training seconds; ``qcnn`` and ``qcnn-shots`` of one
     seed share it (training is deterministic, so a second training would give the same)."""
-    from qdl.app.report import _config
+    from qdl.app.report import job_config
     from qdl.app.runner import Trainer, prepare
 
     key = (job.dataset, job.seed, job.epochs, job.max_samples)
     if key not in _TRAINED:
         for old in [k for k in _TRAINED if k[0] != job.dataset]:
             del _TRAINED[old]  # jobs come dataset by dataset: keep only this one's models
-        cfg = _config(job, {"kind": "qcnn"})
+        cfg = job_config(job, {"kind": "qcnn"})
         start = time.perf_counter()
         trainer = Trainer(cfg, prepare(cfg))
         trainer.fit()

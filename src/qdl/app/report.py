@@ -64,7 +64,8 @@ class Job:
         return f"{self.dataset}/{self.model}/{self.seed}/{self.epochs}/{self.max_samples}"
 
 
-def _config(job: Job, model: dict[str, Any]) -> RunConfig:
+def job_config(job: Job, model: dict[str, Any]) -> RunConfig:
+    """The run configuration that trains ``model`` on ``job``'s dataset, seed and epochs."""
     return validate({"data": {"name": job.dataset, "max_samples": job.max_samples},
                      "model": model,
                      "train": {"epochs": job.epochs, "seed": job.seed, "lr": 0.02,
@@ -73,7 +74,7 @@ def _config(job: Job, model: dict[str, Any]) -> RunConfig:
 
 def _matched_width(job: Job, data: Any) -> int:
     """Hidden width of a one-layer MLP with about as many parameters as the hybrid model."""
-    hybrid = build_model(_config(job, MODELS["hybrid"]), data.pre)
+    hybrid = build_model(job_config(job, MODELS["hybrid"]), data.pre)
     target = parameter_counts(hybrid)["total"]
     d, c = data.pre.n_features, data.pre.n_outputs
     return max(1, round((target - c) / (d + 1 + c)))
@@ -99,13 +100,13 @@ def run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(1)
     try:
         spec = dict(MODELS[job.model])
-        data = prepare(_config(job, {"kind": "logistic"}))
+        data = prepare(job_config(job, {"kind": "logistic"}))
         if spec.get("hidden") == "matched":
             spec["hidden"] = [_matched_width(job, data)]
         if spec["kind"] == "vqc":
             # The vqc reads one wire per class: digits (10 classes) needs 10 qubits.
             spec["qubits"] = max(spec["qubits"], data.pre.n_outputs)
-        cfg = _config(job, spec)
+        cfg = job_config(job, spec)
         start = time.perf_counter()
         trainer = Trainer(cfg, prepare(cfg, data.table))
         trainer.fit()
@@ -256,9 +257,9 @@ def markdown(rows: list[dict[str, Any]], settings: str) -> str:
 def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """Score against parameter count, one panel per dataset (None without matplotlib)."""
     try:
-        from qdl.app.plots import _pyplot
+        from qdl.app.plots import pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
     except ImportError:
         return None
     from qdl.app.plots import efficiency_plot

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qdl.cli.train import _app, job_progress
+from qdl.cli.train import job_progress, load_app
 from qdl.errors import QDLError
 
 
@@ -37,7 +37,7 @@ def _split(text: str | None, default: Any) -> list[str]:
 
 
 def _efficiency(args: argparse.Namespace) -> None:
-    _app()
+    load_app()
     from qdl.app import report
 
     jobs = report.jobs_for(_split(args.datasets, report.DEFAULT_DATASETS),

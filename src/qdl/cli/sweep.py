@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qdl.cli.train import _app, job_progress
+from qdl.cli.train import job_progress, load_app
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    config, _ = _app()
+    config, _ = load_app()
     from qdl.app import report, sweep
 
     base = config.read_config(args.config)

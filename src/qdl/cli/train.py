@@ -16,7 +16,7 @@ from qdl.errors import QDLError
 from qdl.progress import progress
 
 
-def _app() -> Any:
+def load_app() -> Any:
     """The application modules, imported only when a command needs them."""
     try:
         from qdl.app import config, runner
@@ -114,7 +114,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _train(args: argparse.Namespace) -> None:
-    config, runner = _app()
+    config, runner = load_app()
     epochs = None
     if args.resume:
         _check_resume_flags(args)
@@ -224,7 +224,7 @@ def _parameters_text(result: dict[str, Any]) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    _, runner = _app()
+    _, runner = load_app()
     result = runner.evaluate_run(args.run_dir, args.data)
     if args.json:
         print(json.dumps(result))
@@ -236,13 +236,13 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    _, runner = _app()
+    _, runner = load_app()
     n = runner.predict_file(args.run_dir, args.input, args.output)
     print(f"wrote {n} predictions to {args.output}")
 
 
 def _demo(args: argparse.Namespace) -> None:
-    config, runner = _app()
+    config, runner = load_app()
     out = Path(args.out)
     print("QDL demo: breast-cancer (569 tumours, 30 features), a hybrid quantum model "
           "(4 qubits) beside two classical baselines, same split and seed.", file=sys.stderr)

@@ -60,7 +60,12 @@ class Step:
 
 
 @lru_cache(maxsize=256)
-def _compile(ops: tuple[Op, ...]) -> tuple[Step, ...]:
+def compile_ops(ops: tuple[Op, ...]) -> tuple[Step, ...]:
+    """Simulator steps of a sequence of ops (kinds, wires and permutations resolved), cached.
+
+    >>> compile_ops((Op("cx", (0, 1)),))[0].perm
+    (0, 1, 3, 2)
+    """
     steps = []
     for op in ops:
         spec = GATES[op.name]
@@ -80,7 +85,7 @@ def compile_circuit(circuit: Circuit) -> tuple[Step, ...]:
     >>> [s.kind.value for s in compile_circuit(Circuit(2).h(0).cx(0, 1))]
     ['general', 'permutation']
     """
-    return memo(circuit, "steps", lambda: _compile(circuit.ops))
+    return memo(circuit, "steps", lambda: compile_ops(circuit.ops))
 
 
 _MEMO: dict[int, tuple[weakref.ref, int, dict]] = {}
@@ -516,38 +521,44 @@ def apply(state: torch.Tensor, step: Step, tensor: torch.Tensor | None, adjoint:
         return state * _diag_view(tensor, step.wires, state.dim())  # type: ignore[arg-type]
     if not step.controls:
         return apply_matrix(state, tensor, step.wires)  # type: ignore[arg-type]
-    index = _control_index(step.controls, state.dim())
+    index = control_index(step.controls, state.dim())
     out = state.clone()
     out[index] = apply_matrix(state[index], tensor, step.wires)  # type: ignore[arg-type]
     return out
 
 
-def _control_index(controls: Sequence[int], ndim: int) -> tuple[slice, ...]:
+def control_index(controls: Sequence[int], ndim: int) -> tuple[slice, ...]:
+    """Index selecting the part of a state ``(2, ..., 2, B)`` where ``controls`` are 1.
+
+    >>> control_index([1], 3)
+    (slice(None, None, None), slice(1, 2, None), slice(None, None, None))
+    """
     index = [slice(None)] * ndim
     for c in controls:
         index[c] = slice(1, 2)
     return tuple(index)
 
 
-def _to_front(state: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+def to_front(state: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
     """The state with ``wires`` moved to the front, as ``(2**k, rest, B)``."""
     moved = state.movedim(list(wires), list(range(len(wires))))
     return moved.reshape(2 ** len(wires), -1, state.shape[-1])
 
 
-def _from_front(flat: torch.Tensor, like: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+def from_front(flat: torch.Tensor, like: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    """Undo :func:`to_front`: ``flat`` ``(2**k, rest, B)`` back in the layout of ``like``."""
     k = len(wires)
     shape = (2,) * k + tuple(d for a, d in enumerate(like.shape) if a not in wires)
     return flat.reshape(shape).movedim(list(range(k)), list(wires))
 
 
 def apply_matrix(state: torch.Tensor, m: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
-    flat = _to_front(state, wires)
+    flat = to_front(state, wires)
     if m.dim() == 2:
         out = (m @ flat.reshape(flat.shape[0], -1)).reshape(flat.shape)
     else:
         out = torch.einsum("bij,jrb->irb", m, flat)
-    return _from_front(out, state, wires)
+    return from_front(out, state, wires)
 
 
 def _diag_view(d: torch.Tensor, wires: Sequence[int], ndim: int) -> torch.Tensor:
@@ -567,7 +578,7 @@ def _apply_perm(state: torch.Tensor, perm: Sequence[int], wires: Sequence[int]) 
     if len(wires) == 1:
         return state.flip(wires[0])
     index = _index(tuple(perm), state.device)
-    return _from_front(_to_front(state, wires).index_select(0, index), state, wires)
+    return from_front(to_front(state, wires).index_select(0, index), state, wires)
 
 
 @lru_cache(maxsize=256)

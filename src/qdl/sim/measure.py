@@ -22,7 +22,7 @@ from qdl.observables import (
     Projector,
     SparseHamiltonian,
 )
-from qdl.sim.core import _compile, apply, apply_matrix, check_allocation
+from qdl.sim.core import apply, apply_matrix, check_allocation, compile_ops
 
 
 def apply_pauli(state: torch.Tensor, paulis: Sequence[tuple[int, str]]) -> torch.Tensor:
@@ -434,6 +434,6 @@ def rotate_to_measurement(state: torch.Tensor, term: PauliTerm, apply_step: Call
     """
     for w, p in term.paulis:
         for g in _ROTATE[p]:
-            step = _compile((Op(g, (w,)),))[0]
+            step = compile_ops((Op(g, (w,)),))[0]
             state = apply_step(state, step, GATES[g].fn([]).to(state))  # type: ignore[misc]
     return state

@@ -18,13 +18,13 @@ from qdl.gates import GATES, Kind, fourier_terms
 from qdl.sim.core import (
     Bound,
     Step,
-    _control_index,
-    _to_front,
     angles,
     apply,
     compile_circuit,
+    control_index,
     gate_tensor,
     memo,
+    to_front,
     tracing,
     zero_state,
 )
@@ -235,9 +235,9 @@ def item_grad(lam: torch.Tensor, phibar: torch.Tensor, item: PlanItem, t: torch.
         # L = <ψ0|A|ψ0> with λ = A ψ0 here, so ∂L/∂Re ψ0 + i ∂L/∂Im ψ0 = 2λ.
         return 2 * lam
     if item.controls:
-        index = _control_index(item.controls, lam.dim())
+        index = control_index(item.controls, lam.dim())
         lam, phibar = lam[index], phibar[index]
-    lam, phibar = _to_front(lam, item.wires), _to_front(phibar, item.wires)
+    lam, phibar = to_front(lam, item.wires), to_front(phibar, item.wires)
     batched = t.dim() == (1 if item.kind is Kind.DIAGONAL else 2) + 1
     if item.kind is Kind.DIAGONAL:
         g = (lam * phibar).sum(1)
