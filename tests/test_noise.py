@@ -27,7 +27,7 @@ from qdl.noise import (
     readout_error,
     thermal_relaxation,
 )
-from qdl.sim import apply_channel
+from qdl.sim.density import apply_channel
 
 
 def _random_channels(rng: np.random.Generator) -> list:

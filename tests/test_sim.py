@@ -445,7 +445,8 @@ def test_bad_initial_states_are_refused(bad, match):
 def test_perm_gather_index_matches_bit_arithmetic(rng):
     """A fused run of permutation gates gathers by the composed source map, computed here by
     numpy bit arithmetic, and its second row is the inverse."""
-    from qdl.sim import Perm, compile_circuit
+    from qdl.sim.core import compile_circuit
+    from qdl.sim.plan import Perm
 
     n = 7
     c = Circuit(n)
