@@ -18,7 +18,6 @@ import dataclasses
 from collections.abc import Sequence
 from functools import lru_cache
 
-import numpy as np
 import torch
 
 from qdl.errors import QDLError
@@ -35,9 +34,9 @@ from qdl.sim.core import Bound, Step, apply, apply_matrix, check_memory, zero_st
 from qdl.sim.measure import (
     eigenbasis,
     eigenvalues,
+    estimate,
     marginal,
-    matrix_estimate,
-    parity_estimate,
+    parity_signs,
     rotate_to_measurement,
     sparse,
 )
@@ -185,15 +184,6 @@ def term_distribution(rho: torch.Tensor, term: PauliTerm, readout: Readout | Non
     return apply_readout(marginal(diagonal(rotated), wires), wires, readout)
 
 
-@lru_cache(maxsize=64)
-def _parity_signs(k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    index = np.arange(2**k)
-    parity = np.zeros_like(index)
-    for j in range(k):
-        parity ^= (index >> j) & 1
-    return torch.as_tensor(1 - 2 * parity, dtype=dtype, device=device)
-
-
 def density_expectation(rho: torch.Tensor, observables: Sequence[AnyObservable],
                         readout: Readout | None = None) -> torch.Tensor:
     """Exact ``tr(ρ O)`` per observable (readout errors included): ``(B, len(observables))``.
@@ -213,7 +203,7 @@ def density_expectation(rho: torch.Tensor, observables: Sequence[AnyObservable],
         total = 0.0
         for term in obs.terms:
             p = term_distribution(rho, term, readout)
-            signs = _parity_signs(len(term.paulis), p.dtype, p.device)
+            signs = parity_signs(len(term.paulis), p.dtype, p.device)
             total = total + term.coeff * (p @ signs)
         cols.append(total)
     return torch.stack(cols, -1)
@@ -251,23 +241,12 @@ def density_shot_expectation(rho: torch.Tensor, observables: Sequence[Observable
     As :func:`qdl.sim.measure.shot_expectation`, with readout errors applied to each sample.
     """
     rho = rho.detach()
-    cols, errs = [], []
-    for obs in observables:
-        if not isinstance(obs, Observable):
-            if isinstance(obs, SparseHamiltonian):
-                raise QDLError(f"{obs.text} is measured exactly only; use shots=None")
-            mean, var = matrix_estimate(_eigen_distribution(rho, obs, readout), obs, shots,
-                                        generator)
-            cols.append(mean.to(device=rho.device, dtype=rho.real.dtype))
-            errs.append(var.sqrt().to(device=rho.device, dtype=rho.real.dtype))
-            continue
-        total = var = torch.zeros(rho.shape[-1], dtype=rho.real.dtype, device=rho.device)
-        for term in obs.terms:
-            if not term.paulis:
-                total = total + term.coeff
-                continue
-            mean, v = parity_estimate(term_distribution(rho, term, readout), shots, generator)
-            total, var = total + term.coeff * mean, var + term.coeff**2 * v
-        cols.append(total)
-        errs.append(var.sqrt())
-    return torch.stack(cols + errs if with_stderr else cols, -1)
+
+    def eigen_distribution(obs: AnyObservable) -> torch.Tensor:
+        if isinstance(obs, SparseHamiltonian):
+            raise QDLError(f"{obs.text} is measured exactly only; use shots=None")
+        return _eigen_distribution(rho, obs, readout)  # type: ignore[arg-type]
+
+    out = estimate(observables, lambda term: term_distribution(rho, term, readout),
+                   eigen_distribution, shots, generator, with_stderr)
+    return out.expand(rho.shape[-1], -1).to(device=rho.device, dtype=rho.real.dtype)

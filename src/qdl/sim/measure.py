@@ -296,6 +296,21 @@ def bits(indices: torch.Tensor, n_bits: int) -> torch.Tensor:
 _ROTATE = {"X": ("h",), "Y": ("sdg", "h"), "Z": ()}
 
 
+@lru_cache(maxsize=64)
+def parity_signs(k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(−1)^parity`` of every outcome of ``k`` measured bits, ``(2**k,)``: the one place the
+    value of a Pauli-term outcome is computed, for pure and mixed states alike.
+
+    >>> parity_signs(2, torch.float64, torch.device("cpu")).tolist()
+    [1.0, -1.0, -1.0, 1.0]
+    """
+    index = np.arange(2**k)
+    parity = np.zeros_like(index)
+    for j in range(k):
+        parity ^= (index >> j) & 1
+    return torch.as_tensor(1 - 2 * parity, dtype=dtype, device=device)
+
+
 def parity_estimate(
     probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -308,7 +323,7 @@ def parity_estimate(
     """
     check_shots(shots)
     k = round(math.log2(probs.shape[-1]))
-    odd = bits(torch.arange(2**k), k).sum(-1) % 2
+    odd = (1 - parity_signs(k, torch.float64, torch.device("cpu"))) / 2
     p = probs.detach().to(torch.float64).cpu().clamp_min(0)
     p_odd = ((p * odd).sum(-1) / p.sum(-1)).clamp(0, 1)
     # Only the number of odd outcomes matters: one binomial draw per row stands for the
@@ -318,42 +333,66 @@ def parity_estimate(
     return mean, (1 - mean**2).clamp_min(0) / max(shots - 1, 1)
 
 
-def shot_expectation(
-    state: torch.Tensor,
-    observables: Sequence[Observable],
+def estimate(
+    observables: Sequence[AnyObservable],
+    term_distribution: Callable[[PauliTerm], torch.Tensor],
+    eigen_distribution: Callable[[AnyObservable], torch.Tensor],
     shots: int,
     generator: torch.Generator | None = None,
     with_stderr: bool = False,
 ) -> torch.Tensor:
-    """Estimates of ``<O>`` from ``shots`` samples per Pauli term: ``(B, len(observables))``.
+    """Shot estimates of ``<O>`` from outcome distributions, ``(B, len(observables))``: the one
+    shot estimator for pure and mixed states, which differ only in the distributions given.
 
-    Each term is measured in its own basis (X via H, Y via S†·H), as hardware would. With
-    ``with_stderr`` the standard errors of the estimates follow as ``len(observables)`` more
-    columns: ``√(Σ_t c_t² (1 − m_t²)/(shots − 1))`` over the terms' sample means ``m_t``.
+    Args:
+        observables: Pauli sums (each term measured in its own basis) or matrix observables
+            (measured in their eigenbasis).
+        term_distribution: a Pauli term -> outcome probabilities ``(B, 2**k)`` of its wires
+            after rotating them to its measurement basis.
+        eigen_distribution: a matrix observable -> probabilities ``(B, K)`` of its
+            eigenvalues (the order of :func:`eigenvalues`).
+        shots: samples per Pauli term or matrix observable.
+        generator: the random generator, for reproducible estimates.
+        with_stderr: append the standard errors as ``len(observables)`` more columns:
+            ``√(Σ_t c_t² (1 − m_t²)/(shots − 1))`` over the terms' sample means ``m_t``.
+
+    >>> p = torch.tensor([[0.0, 1.0]])
+    >>> estimate([Observable.parse("Z0 + 1")], lambda t: p, None, shots=5).tolist()
+    [[0.0]]
     """
-    state = state.detach()
-    real = state.real.dtype
     cols, errs = [], []
     for obs in observables:
         if not isinstance(obs, Observable):
-            total, var = matrix_estimate(_eigen_distribution(state, obs), obs, shots,
-                                         generator)
-            cols.append(total.to(device=state.device, dtype=real))
-            errs.append(var.sqrt().to(device=state.device, dtype=real))
-            continue
-        total = torch.zeros(state.shape[-1], dtype=real, device=state.device)
-        var = torch.zeros_like(total)
-        for term in obs.terms:
-            if not term.paulis:
-                total = total + term.coeff
-                continue
-            rotated = rotate_to_measurement(state, term, apply)
-            mean, v = parity_estimate(probabilities(rotated, [w for w, _ in term.paulis]),
-                                      shots, generator)
-            total, var = total + term.coeff * mean, var + term.coeff**2 * v
+            total, var = matrix_estimate(eigen_distribution(obs), obs, shots, generator)
+        else:
+            total = var = torch.zeros((), dtype=torch.float64)
+            for term in obs.terms:
+                if not term.paulis:
+                    total = total + term.coeff
+                    continue
+                mean, v = parity_estimate(term_distribution(term), shots, generator)
+                total, var = total + term.coeff * mean.cpu().double(), var + term.coeff**2 * v
         cols.append(total)
         errs.append(var.sqrt())
-    return torch.stack(cols + errs if with_stderr else cols, -1)
+    return torch.stack(torch.broadcast_tensors(*(cols + errs if with_stderr else cols)), -1)
+
+
+def shot_expectation(
+    state: torch.Tensor,
+    observables: Sequence[AnyObservable],
+    shots: int,
+    generator: torch.Generator | None = None,
+    with_stderr: bool = False,
+) -> torch.Tensor:
+    """Estimates of ``<O>`` from ``shots`` samples per Pauli term: ``(B, len(observables))``
+    (see :func:`estimate`; X is measured via H, Y via S†·H, as hardware would)."""
+    state = state.detach()
+    out = estimate(
+        observables,
+        lambda term: probabilities(rotate_to_measurement(state, term, apply),
+                                   [w for w, _ in term.paulis]),
+        lambda obs: _eigen_distribution(state, obs), shots, generator, with_stderr)
+    return out.expand(state.shape[-1], -1).to(device=state.device, dtype=state.real.dtype)
 
 
 def _eigen_distribution(state: torch.Tensor, obs: AnyObservable) -> torch.Tensor:
