@@ -8,9 +8,9 @@
 
 import os
 
-# OpenMP threads that spin while waiting make small circuits 5-14x slower when another process
-# shares the cores (measured on 2 cores, n = 4-12); waiting passively keeps every thread
-# setting within 1.15x of the best there. It takes effect only if torch is not loaded yet
+# OpenMP threads that spin while waiting make small circuits several times slower when another
+# process shares the cores; waiting passively keeps every thread setting near the best there
+# (python -m benchmarks.threads measures it). It takes effect only if torch is not loaded yet
 # (the `qdl` command, or `import qdl` first) and never overrides the user's own setting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

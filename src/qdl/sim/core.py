@@ -3,8 +3,9 @@
 Shapes: inside the simulator a state is ``(2, ..., 2, B)``: one axis per wire (wire ``w`` on
 axis ``w``, wire 0 the most significant bit of a flat index) and the flattened batch
 ``B >= 1`` last. Batch-last makes a gate on some wires one GEMM whose columns run over the
-other wires *and* the batch, and a basis permutation a gather of contiguous rows; measured
-here both are 3-6x faster than with the batch first. Public results are batch-first. Dtype
+other wires *and* the batch, and a basis permutation a gather of contiguous rows
+(``python -m benchmarks.layout`` times both against batch-first). Public results are
+batch-first. Dtype
 ``complex64`` (default) or ``complex128``; gate angles use the matching real dtype.
 
 Gates are applied without ``2**n``-sized matrices: diagonal gates multiply by a phase vector,
