@@ -64,10 +64,10 @@ def test_json_rows_and_symmetric_stretch(tmp_path, capsys):
 
 def test_stretch_moves_only_the_scanned_bond():
     """An .xyz water: both O–H bonds (equal length) scale; a third, unequal atom stays put."""
-    from qdl.cli.vqe import _stretched
+    from qdl.cli.vqe import stretched
 
     water = [[0.0, 0.0, 0.0], [0.0, 0.757, 0.587], [0.0, -0.757, 0.587], [3.0, 0.0, 0.0]]
-    geo = _stretched(water, 1.5)
+    geo = stretched(water, 1.5)
     lengths = np.linalg.norm(geo - geo[0], axis=1)
     np.testing.assert_allclose(lengths[1:3], 1.5)
     np.testing.assert_allclose(geo[3], water[3])

@@ -104,7 +104,7 @@ def run_dissociation(args: argparse.Namespace) -> None:
     with progress() as display:
         update = display.add(f"dissociation {args.molecule}", len(lengths), "geometries")
         for i, r in enumerate(lengths):
-            out = chem.vqe(symbols, _stretched(coords, float(r)), **opts)
+            out = chem.vqe(symbols, stretched(coords, float(r)), **opts)
             rows.append({"bond": float(r), "vqe": out["energy"], "fci": out["fci"],
                          "hf": out["hf"]})
             update(completed=i + 1, stats=f"r = {r:.2f} Å")
@@ -119,14 +119,14 @@ def run_dissociation(args: argparse.Namespace) -> None:
     print(f"plot: {args.output}")
 
 
-def _stretched(coords: list[list[float]], r: float) -> np.ndarray:
+def stretched(coords: list[list[float]], r: float) -> np.ndarray:
     """``coords`` with atom 2 at distance ``r`` from atom 1, along their bond.
 
     Atoms as far from atom 1 as atom 2 (within 1e-6 Å) move with it along their own bonds
     to atom 1, so symmetric molecules (BeH2, H2O) are stretched symmetrically; the others
     stay where they are.
 
-    >>> _stretched([[0, 0, 0], [0, 0, 1.3], [0, 0, -1.3]], 2.0).tolist()
+    >>> stretched([[0, 0, 0], [0, 0, 1.3], [0, 0, -1.3]], 2.0).tolist()
     [[0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, -2.0]]
     """
     base = np.asarray(coords, dtype=float)
