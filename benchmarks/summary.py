@@ -108,10 +108,14 @@ def _startup_rows(res: dict[str, Any]) -> list[Row]:
                        f"{s['ratio'][k]:.2f}x ({s['wall_s'][k]:.2f} s vs "
                        f"{s['wall_s']['import torch']:.2f} s)", _verdict(s["ratio"][k] <= 1.3))
                       for k in ("qdl --help", "qdl datasets")]
-    first = s["train"]["first_line_s"]
-    out.append(("qdl train (tiny config): first output <= 1 s",
-                "never" if first is None else f"{first:.2f} s", _verdict(
-                    first is not None and first <= 1.0)))
+    first, line = s["train"]["first_line_s"], s["train"]["line"]
+    if "error" in line.lower():  # e.g. the app extra missing in this environment
+        out.append(("qdl train (tiny config): first output <= 1 s",
+                    f"train failed ({line[:50]})", "no data"))
+    else:
+        out.append(("qdl train (tiny config): first output <= 1 s",
+                    "never" if first is None else f"{first:.2f} s", _verdict(
+                        first is not None and first <= 1.0)))
     return out
 
 
