@@ -72,8 +72,9 @@ import torch
 assert torch.__version__.startswith("2.13.0"), torch.__version__
 EOF
 
-echo ">> local project (editable; non-fatal while qdl is being written)"
-if ! pip_c -e "$ROOT"; then
+echo ">> local project with its app extra (editable; non-fatal while qdl is being written)"
+# The app extra (pydantic, rich, ...) lets benchmarks.startup time a real `qdl train`.
+if ! pip_c -e "$ROOT[app]"; then
     echo "!! 'pip install -e $ROOT' failed: qdl is not installed in the peers venv;"
     echo "!! the peers still work. Re-run this script once the project installs."
 fi
