@@ -289,13 +289,28 @@ class QDLQubit(Device):
         return (tuple(r for r, _ in pairs), tuple(v for _, v in pairs))
 
     def _vjp(self, tape: QuantumScript, cotangent: Any) -> tuple[Any, tuple]:
-        out, jac = self._jacobian(tape)
-        cot = np.asarray(_numpy(qml.math.unwrap(cotangent)) if not isinstance(
-            cotangent, tuple) else [np.asarray(_numpy(c)) for c in cotangent], dtype=float)
-        if len(tape.measurements) == 1:
-            cot = cot[None]
-        vjp = np.tensordot(cot, jac, axes=([0], [0]))
-        return out, tuple(np.asarray(vjp[..., j]) for j in range(jac.shape[1]))
+        """Results and ``Σ_i c_i ∂y_i/∂θ``: one adjoint backward pass for all measurements
+        (the Jacobian would take one per measurement)."""
+        params = list(tape.get_parameters(trainable_only=False))
+        leaves = []
+        for i in tape.trainable_params:
+            params[i] = torch.tensor(_numpy_array(params[i]), requires_grad=True)
+            leaves.append(params[i])
+        bound = tape.bind_new_parameters(params, list(range(len(params))))
+        with torch.enable_grad():  # see _jacobian
+            out = self._run(bound, "adjoint")
+        values = out if len(tape.measurements) > 1 else (out,)
+        cot = [np.asarray(_numpy(qml.math.unwrap(c)), dtype=float) for c in (
+            cotangent if len(tape.measurements) > 1 else (cotangent,))]
+        total = sum((torch.as_tensor(c, dtype=y.dtype) * y).sum()
+                    for c, y in zip(cot, values, strict=True) if y.requires_grad)
+        if not leaves or not isinstance(total, torch.Tensor):
+            return _numpy(out), tuple(np.zeros(np.shape(_numpy_array(params[i])))
+                                      for i in tape.trainable_params)
+        with torch.enable_grad():
+            grads = torch.autograd.grad(total, leaves, allow_unused=True)
+        return _numpy(out), tuple(np.zeros(leaf.shape) if g is None else g.numpy()
+                                  for leaf, g in zip(leaves, grads, strict=True))
 
 
 def _numpy_array(value: Any) -> np.ndarray:
