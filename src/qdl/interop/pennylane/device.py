@@ -210,7 +210,10 @@ class QDLQubit(Device):
         if config.gradient_method == "adjoint":
             program.add_transform(no_sampling, name="adjoint + qdl.qubit")
             program.add_transform(only_expectations)
-            program.add_transform(broadcast_expand)
+            # Device VJPs take a broadcast tape whole (one batched adjoint pass); Jacobians
+            # are computed per broadcast item.
+            if not config.use_device_jacobian_product:
+                program.add_transform(broadcast_expand)
             program.add_transform(validate_adjoint_trainable_params)
         return program
 
