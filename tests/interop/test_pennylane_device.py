@@ -211,8 +211,8 @@ def test_broadcasting_matches_default_qubit():
 
 
 def test_broadcast_adjoint_gradients_match_default_qubit():
-    """Adjoint gradients of a broadcast tape (one batched pass) equal default.qubit's, for the
-    broadcast inputs and for weights shared by every batch item."""
+    """Adjoint gradients of a broadcast tape, by Jacobian and by device VJP (one backward pass
+    for all measurements), equal default.qubit's for broadcast inputs and shared weights."""
     dev, ref = devices(3)
     x0, w0 = RNG.uniform(-2, 2, (6, 3)), RNG.uniform(-2, 2, (2, 3))
 
@@ -227,12 +227,14 @@ def test_broadcast_adjoint_gradients_match_default_qubit():
         return qml.expval(qml.Z(0) @ qml.X(2)), qml.expval(qml.Y(1))
 
     grads = []
-    for d, m in [(dev, "adjoint"), (ref, "backprop")]:
+    for d, m, vjp in [(dev, "adjoint", False), (dev, "adjoint", True),
+                      (ref, "backprop", False)]:
         x, w = (torch.tensor(v, requires_grad=True) for v in (x0, w0))
-        a, b = qml.QNode(circuit, d, diff_method=m)(x, w)
+        a, b = qml.QNode(circuit, d, diff_method=m, device_vjp=vjp)(x, w)
         grads.append(torch.autograd.grad((a * torch.arange(6) - b).sum(), (x, w)))
-    for g, want in zip(*grads, strict=True):
-        torch.testing.assert_close(g, want, atol=1e-9, rtol=0)
+    for jacobian, vjp, want in zip(*grads, strict=True):
+        torch.testing.assert_close(jacobian, want, atol=1e-9, rtol=0)
+        torch.testing.assert_close(vjp, want, atol=1e-9, rtol=0)
 
 
 def test_samples_and_counts_are_seeded_and_unbiased():

@@ -210,10 +210,9 @@ class QDLQubit(Device):
         if config.gradient_method == "adjoint":
             program.add_transform(no_sampling, name="adjoint + qdl.qubit")
             program.add_transform(only_expectations)
-            # Device VJPs take a broadcast tape whole (one batched adjoint pass); Jacobians
-            # are computed per broadcast item.
-            if not config.use_device_jacobian_product:
-                program.add_transform(broadcast_expand)
+            # PennyLane's Jacobian and VJP conventions for a broadcast tape hold no per-item
+            # derivatives of its parameters: adjoint runs one tape per item, as default.qubit's.
+            program.add_transform(broadcast_expand)
             program.add_transform(validate_adjoint_trainable_params)
         return program
 
@@ -305,12 +304,12 @@ class QDLQubit(Device):
         values = out if len(tape.measurements) > 1 else (out,)
         cot = [np.asarray(_numpy(qml.math.unwrap(c)), dtype=float) for c in (
             cotangent if len(tape.measurements) > 1 else (cotangent,))]
-        total = sum((torch.as_tensor(c, dtype=y.dtype) * y).sum()
-                    for c, y in zip(cot, values, strict=True) if y.requires_grad)
-        if not leaves or not isinstance(total, torch.Tensor):
-            return _numpy(out), tuple(np.zeros(np.shape(_numpy_array(params[i])))
-                                      for i in tape.trainable_params)
         with torch.enable_grad():
+            total = sum((torch.as_tensor(c, dtype=y.dtype) * y).sum()
+                        for c, y in zip(cot, values, strict=True) if y.requires_grad)
+            if not leaves or not isinstance(total, torch.Tensor):
+                return _numpy(out), tuple(np.zeros(np.shape(_numpy_array(params[i])))
+                                          for i in tape.trainable_params)
             grads = torch.autograd.grad(total, leaves, allow_unused=True)
         return _numpy(out), tuple(np.zeros(leaf.shape) if g is None else g.numpy()
                                   for leaf, g in zip(leaves, grads, strict=True))
