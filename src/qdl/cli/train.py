@@ -114,6 +114,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _train(args: argparse.Namespace) -> None:
+    # Loading the application, the data and the model takes seconds on a busy machine: say
+    # so at once on a terminal (logs and pipes get the progress lines, then the results).
+    if not args.quiet and sys.stderr.isatty():
+        print("qdl train: loading the data and building the model ...", file=sys.stderr,
+              flush=True)
     config, runner = load_app()
     epochs = None
     if args.resume:
