@@ -476,3 +476,47 @@ def test_a_circuit_that_grows_after_a_run_is_recompiled():
     c.ry(1, 0.7).h(0)
     second = qdl.state(c, {"a": 0.4}, dtype=torch.complex128)
     np.testing.assert_allclose(second.numpy(), ref.circuit_state(c, {"a": 0.4}), atol=1e-12)
+
+
+@pytest.mark.parametrize(("code", "spinning"), [
+    ("import torch, qdl", True), ("import qdl, torch", False)])
+def test_import_order_decides_whether_threads_spin(code, spinning):
+    """qdl knows when torch was loaded first with OpenMP's default (spinning) wait policy."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", f"{code}; print(qdl.sim.core.ACTIVE_WAIT)"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == str(spinning)
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_busy_machine_with_spinning_threads_runs_on_one_thread(monkeypatch, busy):
+    """Spinning threads on a busy machine: forward and adjoint backward run on one thread and
+    give the same values and gradients; otherwise the thread count is left alone."""
+    from qdl.grad import AdjointExpval
+    from qdl.sim import core
+
+    c = Circuit(3).ry(0, "a").cx(0, 1).rx(2, "b").cz(1, 2)
+    args = {"a": torch.tensor([0.3, 1.1], requires_grad=True), "b": torch.tensor(0.7)}
+    want = qdl.expval(c, ["Z1", "X2"], args, diff_method="adjoint")
+    (want_grad,) = torch.autograd.grad(want.sum(), args["a"])
+    monkeypatch.setattr(core, "ACTIVE_WAIT", True)
+    monkeypatch.setattr(core, "_busy", lambda: busy)
+    seen = []
+    sweep = AdjointExpval._sweep
+    monkeypatch.setattr(AdjointExpval, "_sweep", staticmethod(
+        lambda ctx, g: seen.append(torch.get_num_threads()) or sweep(ctx, g)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = qdl.expval(c, ["Z1", "X2"], args, diff_method="adjoint")
+        (grad,) = torch.autograd.grad(got.sum(), args["a"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1 if busy else 2]
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(grad, want_grad)

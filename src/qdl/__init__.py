@@ -7,11 +7,13 @@
 """
 
 import os
+import sys
 
 # OpenMP threads that spin while waiting make small circuits several times slower when another
 # process shares the cores; waiting passively keeps every thread setting near the best there
 # (python -m benchmarks.threads measures it). It takes effect only if torch is not loaded yet
 # (the `qdl` command, or `import qdl` first) and never overrides the user's own setting.
+_SPINNING = "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Importing interop registers the OpenQASM and Qiskit converters behind Circuit.from_qasm /
@@ -24,7 +26,11 @@ from qdl.grad import DiffMethod, expval, expval_with_stderr, var
 from qdl.noise import NoiseModel
 from qdl.observables import Hermitian, Observable, Projector, SparseHamiltonian
 from qdl.optim import metric_tensor
+from qdl.sim import core as _core
 from qdl.sim import density_matrix, probs, sample, state
+
+# Too late for the wait policy: QDL's work then drops to one thread while the machine is busy.
+_core.ACTIVE_WAIT = _SPINNING
 
 __all__ = [
     "GATES",

@@ -16,10 +16,12 @@ control-is-one slice.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
@@ -328,6 +330,51 @@ def check_device(device: object) -> torch.device:
         raise QDLError(f"device {str(dev)!r}: torch sees {torch.cuda.device_count()} CUDA "
                        "GPU(s)")
     return dev
+
+
+ACTIVE_WAIT = False
+"""Set by ``import qdl``: torch was loaded first, so its OpenMP threads spin while they wait
+(``OMP_WAIT_POLICY`` is read once, when torch loads, and was not set)."""
+_LOAD: list = [-1.0, False]  # when the load average was last read, and whether it was high
+
+
+def busy_threads() -> contextlib.AbstractContextManager[None]:
+    """Run QDL's work on one intra-op thread while that helps: OpenMP threads spin-wait
+    (:data:`ACTIVE_WAIT`) and other processes keep the cores busy (1-minute load average
+    above the number of cores this process may use).
+
+    There every parallel region waits for a descheduled thread: ``python -m
+    benchmarks.busy`` measured a 4-qubit step 23x slower on torch's default 2 threads than
+    on one. Otherwise, and inside ``torch.compile`` / ``torch.func``, threads stay as they are.
+
+    >>> with busy_threads():
+    ...     pass
+    """
+    if not ACTIVE_WAIT or tracing() or torch.get_num_threads() == 1 or not _busy():
+        return contextlib.nullcontext()
+    return _one_thread()
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _busy() -> bool:
+    now = time.monotonic()
+    if now - _LOAD[0] > 1.0:  # the load average moves slowly: read it once a second
+        try:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1)
+            _LOAD[:] = [now, os.getloadavg()[0] > cores]
+        except OSError:
+            _LOAD[:] = [now, False]
+    return bool(_LOAD[1])
 
 
 def tracing() -> bool:
