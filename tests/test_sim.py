@@ -492,31 +492,45 @@ def test_import_order_decides_whether_threads_spin(code, spinning):
     assert out.strip() == str(spinning)
 
 
-@pytest.mark.parametrize("busy", [True, False])
-def test_busy_machine_with_spinning_threads_runs_on_one_thread(monkeypatch, busy):
-    """Spinning threads on a busy machine: forward and adjoint backward run on one thread and
-    give the same values and gradients; otherwise the thread count is left alone."""
-    from qdl.grad import AdjointExpval
+def test_busy_machine_with_spinning_threads_lowers_threads_then_restores(monkeypatch):
+    """Spinning threads on a busy machine: QDL drops to one thread (values and adjoint
+    gradients unchanged) and restores the count once the machine is no longer busy."""
     from qdl.sim import core
 
     c = Circuit(3).ry(0, "a").cx(0, 1).rx(2, "b").cz(1, 2)
     args = {"a": torch.tensor([0.3, 1.1], requires_grad=True), "b": torch.tensor(0.7)}
     want = qdl.expval(c, ["Z1", "X2"], args, diff_method="adjoint")
     (want_grad,) = torch.autograd.grad(want.sum(), args["a"])
+    busy = [True]
     monkeypatch.setattr(core, "ACTIVE_WAIT", True)
-    monkeypatch.setattr(core, "_busy", lambda: busy)
-    seen = []
-    sweep = AdjointExpval._sweep
-    monkeypatch.setattr(AdjointExpval, "_sweep", staticmethod(
-        lambda ctx, g: seen.append(torch.get_num_threads()) or sweep(ctx, g)))
+    monkeypatch.setattr(core, "_busy", lambda: busy[0])
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         got = qdl.expval(c, ["Z1", "X2"], args, diff_method="adjoint")
         (grad,) = torch.autograd.grad(got.sum(), args["a"])
+        lowered = torch.get_num_threads()
+        busy[0] = False
+        qdl.expval(c, ["Z1"], args)
+        restored = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+        core._LOWERED[0] = None
+    assert (lowered, restored) == (1, 2)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(grad, want_grad)
+
+
+def test_threads_left_alone_when_threads_wait_passively(monkeypatch):
+    """Without spinning threads (qdl imported first) a busy machine changes nothing."""
+    from qdl.sim import core
+
+    monkeypatch.setattr(core, "ACTIVE_WAIT", False)
+    monkeypatch.setattr(core, "_busy", lambda: True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        qdl.expval(Circuit(2).rx(0, 0.3), ["Z0"])
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    assert seen == [1 if busy else 2]
-    torch.testing.assert_close(got, want)
-    torch.testing.assert_close(grad, want_grad)

@@ -29,7 +29,8 @@ from qdl.optim import metric_tensor
 from qdl.sim import core as _core
 from qdl.sim import density_matrix, probs, sample, state
 
-# Too late for the wait policy: QDL's work then drops to one thread while the machine is busy.
+# Too late for the wait policy: QDL then drops to one thread while the machine is busy
+# (qdl.sim.core.adapt_threads).
 _core.ACTIVE_WAIT = _SPINNING
 
 __all__ = [

@@ -34,10 +34,10 @@ from qdl.sim import (
     PlanItem,
     Prep,
     Step,
+    adapt_threads,
     angles,
     apply_into,
     bind,
-    busy_threads,
     check_shots,
     compile_circuit,
     density_expectation,
@@ -150,11 +150,6 @@ class AdjointExpval(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        with busy_threads():
-            return AdjointExpval._sweep(ctx, grad_out)
-
-    @staticmethod
-    def _sweep(ctx: Any, grad_out: torch.Tensor) -> tuple:
         items, tensors = ctx.items, ctx.tensors
         wanted = [i for i, need in enumerate(ctx.needs_input_grad[2:]) if need]
         grads: list[torch.Tensor | None] = [None] * len(items)
@@ -548,9 +543,9 @@ def expval(
         width = circuit.n_qubits * (1 if noise is None else 2)
         size = fitting_chunk(width, bound, chunk_size)
         generator = _generator(shots, seed)
-        with busy_threads():
-            parts = [_evaluate(circuit, obs, part, method, shots, generator, noise)
-                     for part in bound.chunks(size)]
+        adapt_threads()
+        parts = [_evaluate(circuit, obs, part, method, shots, generator, noise)
+                 for part in bound.chunks(size)]
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
     return out.reshape(*bound.batch_shape, len(obs))
 

@@ -16,12 +16,11 @@ control-is-one slice.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
@@ -338,31 +337,34 @@ ACTIVE_WAIT = False
 _LOAD: list = [-1.0, False]  # when the load average was last read, and whether it was high
 
 
-def busy_threads() -> contextlib.AbstractContextManager[None]:
-    """Run QDL's work on one intra-op thread while that helps: OpenMP threads spin-wait
-    (:data:`ACTIVE_WAIT`) and other processes keep the cores busy (1-minute load average
-    above the number of cores this process may use).
+def adapt_threads() -> None:
+    """Lower torch's intra-op threads to one while that helps, and restore them after.
 
-    There every parallel region waits for a descheduled thread: ``python -m
-    benchmarks.busy`` measured a 4-qubit step 23x slower on torch's default 2 threads than
-    on one. Otherwise, and inside ``torch.compile`` / ``torch.func``, threads stay as they are.
+    It helps when OpenMP threads spin-wait (:data:`ACTIVE_WAIT`: torch was loaded before
+    qdl) and other processes keep the cores busy (1-minute load average above the cores this
+    process may use): every parallel region then waits for a descheduled thread, and
+    ``python -m benchmarks.busy`` measured a 4-qubit step 23x slower on torch's default 2
+    threads than on one. The setting is process-wide, because the backward pass runs outside
+    QDL's calls (each call lowers it again if something raised it); the count found first is
+    restored on the first call that finds the machine no longer busy.
+    Nothing changes when ``import qdl`` came first (the threads then wait passively), when the
+    user set ``OMP_WAIT_POLICY``, or inside ``torch.compile`` / ``torch.func``.
 
-    >>> with busy_threads():
-    ...     pass
+    >>> adapt_threads()
     """
-    if not ACTIVE_WAIT or tracing() or torch.get_num_threads() == 1 or not _busy():
-        return contextlib.nullcontext()
-    return _one_thread()
+    if not ACTIVE_WAIT or tracing():
+        return
+    busy = _busy()
+    if busy and torch.get_num_threads() > 1:
+        if _LOWERED[0] is None:
+            _LOWERED[0] = torch.get_num_threads()
+        torch.set_num_threads(1)
+    elif not busy and _LOWERED[0] is not None:
+        torch.set_num_threads(_LOWERED[0])
+        _LOWERED[0] = None
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+_LOWERED: list[int | None] = [None]  # the thread count adapt_threads lowered, if it did
 
 
 def _busy() -> bool:
