@@ -20,7 +20,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from threads import STEP
 
 _CHILD = r"""
 import json, statistics, sys, time
@@ -30,20 +35,7 @@ if order == "torch":
 import qdl
 import torch
 default = torch.get_num_threads()
-c = qdl.Circuit(n)
-for i in range(n):
-    c.ry(i, f"x{i}")
-for layer in range(4):
-    for i in range(n):
-        c.rx(i, f"a{layer}_{i}").ry(i, f"b{layer}_{i}").rz(i, f"c{layer}_{i}")
-    for i in range(n):
-        c.cx(i, (i + 1) % n)
-params = {p: (torch.rand(64) if p.startswith("x") else torch.rand(())).requires_grad_()
-          for p in c.parameters}
-obs = [f"Z{i}" for i in range(n)]
-def step():
-    qdl.expval(c, obs, params).sum().backward()
-settings = {"default": default, **{str(k): k for k in range(1, cores + 1)}}
+""" + STEP + r"""settings = {"default": default, **{str(k): k for k in range(1, cores + 1)}}
 reps = max(2, int(200 / 4 ** (n / 4)))
 times = {k: [] for k in settings}
 for k, threads in settings.items():

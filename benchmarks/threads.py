@@ -19,14 +19,7 @@ import subprocess
 import sys
 import time
 
-_CHILD = r"""
-import json, os, sys, time
-policy = sys.argv[1]
-if policy == "active":
-    import torch  # loaded before qdl: OpenMP keeps its default (spinning) wait policy
-import qdl
-import torch
-n = int(sys.argv[2])
+STEP = r"""
 c = qdl.Circuit(n)
 for i in range(n):
     c.ry(i, f"x{i}")
@@ -40,7 +33,19 @@ params = {p: (torch.rand(64) if p.startswith("x") else torch.rand(())).requires_
 obs = [f"Z{i}" for i in range(n)]
 def step():
     qdl.expval(c, obs, params).sum().backward()
-reps = max(2, int(200 / 4 ** (n / 4)))
+"""
+"""The timed step, shared with benchmarks/busy.py: a hardware-efficient circuit on ``n``
+wires (batch 64, 4 layers, <Z_i> on every wire), forward + backward through ``qdl.expval``."""
+
+_CHILD = r"""
+import json, os, sys, time
+policy = sys.argv[1]
+if policy == "active":
+    import torch  # loaded before qdl: OpenMP keeps its default (spinning) wait policy
+import qdl
+import torch
+n = int(sys.argv[2])
+""" + STEP + r"""reps = max(2, int(200 / 4 ** (n / 4)))
 times = {1: [], 2: []}
 for threads in (1, 2):
     torch.set_num_threads(threads)
