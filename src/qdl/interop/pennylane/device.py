@@ -244,11 +244,20 @@ class QDLQubit(Device):
     # ---- adjoint derivatives ------------------------------------------------------------
 
     def _jacobian(self, tape: QuantumScript) -> tuple[Any, np.ndarray]:
-        """Results and the Jacobian ``(measurements, trainable params)`` by QDL's adjoint."""
+        """Results and the Jacobian ``(measurements, trainable params)`` by QDL's adjoint.
+
+        With ``m > 1`` measurements and scalar parameters the tape runs as a batch of ``m``
+        copies, copy ``i`` differentiating measurement ``i``: one forward and one adjoint
+        sweep give the whole Jacobian (a sweep per measurement cost ``m`` times that).
+        """
         params = list(tape.get_parameters(trainable_only=False))
+        m = len(tape.measurements)
+        given = [_numpy_array(params[i]) for i in tape.trainable_params]
+        copies = m if m > 1 and given and all(v.ndim == 0 for v in given) else None
         leaves = []
-        for i in tape.trainable_params:
-            leaf = torch.tensor(_numpy_array(params[i]), requires_grad=True)
+        for i, value in zip(tape.trainable_params, given, strict=True):
+            leaf = torch.tensor(value if copies is None else np.full(copies, float(value)),
+                                requires_grad=True)
             params[i] = leaf
             leaves.append(leaf)
         bound = tape.bind_new_parameters(params, list(range(len(params))))
@@ -256,8 +265,15 @@ class QDLQubit(Device):
         # autograd is off; QDL's adjoint method is a torch autograd function.
         with torch.enable_grad():
             out = self._run(bound, "adjoint")
-        values = out if len(tape.measurements) > 1 else (out,)
-        jac = np.zeros((len(values), len(leaves)))
+        values = out if m > 1 else (out,)
+        jac = np.zeros((m, len(leaves)))
+        if copies is not None:
+            with torch.enable_grad():  # indexing too: it must stay on the graph
+                rows = [y[i] for i, y in enumerate(values) if y.requires_grad]
+                grads = torch.autograd.grad(sum(rows), leaves, allow_unused=True) if rows else ()
+                for j, g in enumerate(grads):
+                    jac[:, j] = 0.0 if g is None else g.detach().numpy()
+            return _numpy(tuple(y[0] for y in values)), jac
         for i, y in enumerate(values):
             if not leaves or not y.requires_grad:
                 continue
