@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -254,8 +254,8 @@ def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor |
     along each wire and takes the Kronecker product across wires. A few dozen torch calls per
     circuit instead of a dozen per gate: that overhead, not arithmetic, dominates small circuits.
     """
-    blocks, layouts = _blocks(items)
-    built = iter(_block_tensors(blocks, bound, layouts)) if blocks else iter(())
+    found = _blocks(items)
+    built = iter(_block_tensors(found, bound)) if found.blocks else iter(())
     out: list[torch.Tensor | None] = []
     for item in items:
         if isinstance(item, Prep) and not item.blocks:
@@ -269,25 +269,35 @@ def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor |
     return out
 
 
-_BLOCKS: dict[int, tuple[Sequence[PlanItem], tuple[Block, ...], dict]] = {}
+@dataclass(frozen=True)
+class _Blocks:
+    """A plan's blocks in order (Prep's included), their steps, and their layouts by
+    (batchedness of each step, vectorize)."""
+
+    blocks: tuple[Block, ...]
+    steps: tuple[Step, ...]
+    layouts: dict = field(default_factory=dict, compare=False)
 
 
-def _blocks(items: Sequence[PlanItem]) -> tuple[tuple[Block, ...], dict]:
-    """The plan's blocks in order (Prep's included) and a dict for their layouts, remembered
-    per plan object: plans are memoized per circuit, and hashing their nested steps on every
-    call cost more than building the blocks' tensors of a 4-qubit layer."""
+_BLOCKS: dict[int, tuple[Sequence[PlanItem], _Blocks]] = {}
+
+
+def _blocks(items: Sequence[PlanItem]) -> _Blocks:
+    """The plan's :class:`_Blocks`, remembered per plan object (the entry keeps the plan
+    alive, so its ``id`` cannot be reused): plans are memoized per circuit, and hashing their
+    nested steps on every call cost more than building the blocks' tensors of a 4-qubit layer."""
     remember = isinstance(items, tuple) and not tracing()  # dynamo cannot trace id()
     hit = _BLOCKS.get(id(items)) if remember else None
     if hit is not None and hit[0] is items:
-        return hit[1], hit[2]
+        return hit[1]
     blocks = tuple(b for item in items for b in (
         item.blocks if isinstance(item, Prep) else [item]) if isinstance(b, Block))
+    found = _Blocks(blocks, tuple(s for b in blocks for chain in b.per_wire for s in chain))
     if remember:
         if len(_BLOCKS) > 512:
             _BLOCKS.clear()
-        _BLOCKS[id(items)] = (items, blocks, {})
-        return blocks, _BLOCKS[id(items)][2]
-    return blocks, {}
+        _BLOCKS[id(items)] = (items, found)
+    return found
 
 
 def _product_state(prep: Prep, mats: Sequence[torch.Tensor], bound: Bound) -> torch.Tensor:
@@ -319,14 +329,26 @@ class _Layout:
 
     groups: tuple[tuple[str, tuple[int, ...], bool], ...]
     shapes: tuple[tuple[tuple[int, int, bool], tuple[int, ...], tuple[int, ...]], ...]
-    fourier: tuple[tuple[tuple[float, ...], np.ndarray], ...]  # per batchedness: λ, C
+    fourier: tuple[tuple[np.ndarray, np.ndarray], ...]  # per batchedness: λ, C
+    tensors: dict = field(default_factory=dict, compare=False)  # (is_b, dtype, device) -> -iλ, C
+
+    def fourier_tensors(self, is_b: bool, dtype: torch.dtype, device: torch.device
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``-iλ`` and ``C`` of the batched or unbatched Fourier group as tensors, converted
+        once per dtype and device."""
+        key = (is_b, dtype, device)
+        if key not in self.tensors:
+            lam, mats = self.fourier[is_b]
+            self.tensors[key] = (torch.as_tensor(-1j * lam, dtype=dtype, device=device),
+                                 torch.as_tensor(mats, dtype=dtype, device=device))
+        return self.tensors[key]
 
 
-@lru_cache(maxsize=256)
-def _layout(blocks: tuple[Block, ...], batched: tuple[bool, ...], vectorize: bool) -> _Layout:
-    """The layout of ``blocks``; without ``vectorize`` (under torch.compile / torch.func,
-    which cannot trace the numpy fit behind the Fourier terms) one group per gate name."""
-    steps = [s for b in blocks for chain in b.per_wire for s in chain]
+def _layout(steps: tuple[Step, ...], blocks: tuple[Block, ...], batched: tuple[bool, ...],
+            vectorize: bool) -> _Layout:
+    """The layout of ``blocks`` (whose ``steps`` these are); without ``vectorize`` (under
+    torch.compile / torch.func, which cannot trace the numpy fit behind the Fourier terms) one
+    group per gate name."""
     groups: dict[tuple[str, bool], list[int]] = {}
     for j, step in enumerate(steps):
         vector = vectorize and fourier_terms(step.op.name) is not None
@@ -373,21 +395,19 @@ def _as_matrix(c: np.ndarray) -> np.ndarray:
     return c if c.ndim == 3 else np.einsum("ki,ij->kij", c, np.eye(2))
 
 
-def _block_tensors(blocks: tuple[Block, ...], bound: Bound, layouts: dict
-                   ) -> list[torch.Tensor]:
-    steps = layouts.get("steps")
-    if steps is None:
-        steps = layouts["steps"] = [s for b in blocks for chain in b.per_wire for s in chain]
-    values = [angles(s, bound) for s in steps]
+def _block_tensors(found: _Blocks, bound: Bound) -> list[torch.Tensor]:
+    values = [angles(s, bound) for s in found.steps]
     key = (tuple(any(v.dim() for v in vals) for vals in values), not tracing())
-    layout = layouts.get(key)
+    layout = found.layouts.get(key)
     if layout is None:
-        layout = layouts[key] = _layout(blocks, *key)
+        layout = found.layouts[key] = _layout(found.steps, found.blocks, *key)
+    blocks = found.blocks
     tables: dict[bool, list[torch.Tensor]] = {False: [], True: []}
     for key, members, is_b in layout.groups:
         vals = [values[j] for j in members]
         if key == "fourier":
-            tables[is_b].append(_fourier_matrices(vals, layout.fourier[is_b], is_b, bound))
+            terms = layout.fourier_tensors(is_b, bound.dtype, bound.device)
+            tables[is_b].append(_fourier_matrices(vals, terms, is_b, bound))
         else:
             tables[is_b].append(_group_matrices(key, vals, is_b, bound))
     table_u = torch.cat([*tables[False], _eye(bound.dtype, bound.device)], -3)
@@ -409,30 +429,16 @@ def _eye(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.eye(2, dtype=dtype, device=device)[None]
 
 
-def _fourier_matrices(values: list[list[torch.Tensor]], terms: tuple[np.ndarray, np.ndarray],
+def _fourier_matrices(values: list[list[torch.Tensor]], terms: tuple[torch.Tensor, torch.Tensor],
                       is_batched: bool, bound: Bound) -> torch.Tensor:
-    """``Σ_k exp(-iθλ_k) C_k`` for every one-parameter gate at once: ``(.., m, 2, 2)``."""
-    lam, mats = _fourier_tensors(terms, bound.dtype, bound.device)
+    """``Σ_k exp(-iθλ_k) C_k`` for every one-parameter gate at once: ``(.., m, 2, 2)``;
+    ``terms`` are ``-iλ`` ``(m, K)`` and ``C`` ``(m, K, 2, 2)``."""
+    lam, mats = terms
     col = [v[0] if not is_batched or v[0].shape == (bound.batch,) else
            v[0].expand(bound.batch) for v in values]
     phase = torch.exp(torch.stack(col, -1)[..., None] * lam)
     # Broadcast multiply-and-sum, not einsum: a third of the autograd nodes for these sizes.
     return (phase[..., None, None] * mats).sum(-3)
-
-
-_FOURIER: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _fourier_tensors(terms: tuple[np.ndarray, np.ndarray], dtype: torch.dtype,
-                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``-iλ`` and ``C`` as tensors, converted once per layout, dtype and device."""
-    key = (id(terms[1]), dtype, device)
-    if key not in _FOURIER:
-        if len(_FOURIER) > 256:
-            _FOURIER.clear()
-        lam = torch.as_tensor(-1j * terms[0], dtype=dtype, device=device)
-        _FOURIER[key] = lam, torch.as_tensor(terms[1], dtype=dtype, device=device)
-    return _FOURIER[key]
 
 
 def _assemble(table: torch.Tensor, index: Sequence[int], count: int, depth: int, width: int
