@@ -70,7 +70,8 @@ def by_matrix(op: Operator) -> bool:
             and len(op.wires) <= MAX_MATRIX_WIRES and op.name not in NATIVE)
 
 
-def _numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any) -> np.ndarray:
+    """A tensor or PennyLane/autograd array as a plain NumPy array (detached, on the CPU)."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(qml.math.unwrap(value))
@@ -117,7 +118,7 @@ class TapeConverter:
         """A fresh QDL parameter bound to ``value`` (a torch tensor is kept as it is)."""
         name = f"p{len(self.params)}"
         if not isinstance(value, torch.Tensor):
-            value = torch.as_tensor(_numpy(value), dtype=torch.float64)
+            value = torch.as_tensor(to_numpy(value), dtype=torch.float64)
         self.params[name] = value
         return Sym(name)
 
@@ -135,7 +136,7 @@ class TapeConverter:
         """The state a leading ``StatePrep`` / ``BasisState`` prepares on all wires."""
         vec = op.state_vector(wire_order=self.wire_order)
         if not isinstance(vec, torch.Tensor):
-            vec = torch.as_tensor(_numpy(vec))
+            vec = torch.as_tensor(to_numpy(vec))
         vec = vec.to(torch.complex128)
         return vec.reshape(*vec.shape[: vec.dim() - self.n], 2**self.n)
 
@@ -191,7 +192,7 @@ class TapeConverter:
         matrix = op.data[0]
         if op.name == "DiagonalQubitUnitary":
             trainable = isinstance(matrix, torch.Tensor) and matrix.requires_grad
-            matrix = torch.diag_embed(matrix) if trainable else np.diag(_numpy(matrix))
+            matrix = torch.diag_embed(matrix) if trainable else np.diag(to_numpy(matrix))
         self._matrix(circuit, op, matrix, adjoint)
 
     def _matrix(self, circuit: Circuit, op: Operator, matrix: Any, adjoint: bool) -> None:
@@ -203,7 +204,7 @@ class TapeConverter:
             m = m.mH.contiguous() if adjoint else m
             self.keep.append(m)
         else:
-            m = _numpy(matrix).astype(complex)
+            m = to_numpy(matrix).astype(complex)
             m = m.conj().T if adjoint else m
         circuit.unitary(self.wires(op.wires), m)
 
@@ -236,13 +237,13 @@ class TapeConverter:
     def _single(self, obs: Operator) -> AnyObservable:
         name = type(obs).__name__
         if name == "Hermitian":
-            return Hermitian(_numpy(obs.data[0]), self.wires(obs.wires))
+            return Hermitian(to_numpy(obs.data[0]), self.wires(obs.wires))
         if name == "BasisStateProjector":
-            return Projector([int(b) for b in _numpy(obs.data[0])], self.wires(obs.wires))
+            return Projector([int(b) for b in to_numpy(obs.data[0])], self.wires(obs.wires))
         if name == "SparseHamiltonian":
             return SparseHamiltonian(obs.sparse_matrix(wire_order=self.wire_order))
         if obs.has_matrix and len(obs.wires) <= MAX_MATRIX_WIRES:
-            return Hermitian(_numpy(qml.matrix(obs, wire_order=obs.wires)),
+            return Hermitian(to_numpy(qml.matrix(obs, wire_order=obs.wires)),
                              self.wires(obs.wires))
         raise QDLError(f"qdl.qubit cannot measure the observable {obs}: it has no Pauli "
                        f"form and no matrix on at most {MAX_MATRIX_WIRES} wires")
@@ -253,7 +254,7 @@ class TapeConverter:
         if len(parts) == 1:
             return parts[0]
         if all(isinstance(o, Observable) for _, o in parts):
-            text = " + ".join(f"{float(_numpy(c)):.17g} {o.text}" for c, o in parts)
+            text = " + ".join(f"{float(to_numpy(c)):.17g} {o.text}" for c, o in parts)
             return 1.0, Observable.parse(text.replace(" I", ""))
         return 1.0, self._single(obs)
 

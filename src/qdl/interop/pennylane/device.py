@@ -38,7 +38,13 @@ from pennylane.wires import Wires
 
 from qdl.errors import QDLError
 from qdl.grad import expval, var
-from qdl.interop.pennylane.convert import NATIVE, TapeConverter, is_batched_matrix, supported
+from qdl.interop.pennylane.convert import (
+    NATIVE,
+    TapeConverter,
+    is_batched_matrix,
+    supported,
+    to_numpy,
+)
 from qdl.sim import probs, sample, state
 
 TARGET_GATES = frozenset(NATIVE | {f"C({g})" for g in NATIVE} | {f"Adjoint({g})" for g in NATIVE})
@@ -205,10 +211,9 @@ class QDLQubit(Device):
         program.add_transform(validate_observables, stopping_condition=_observable_ok,
                               name=self.name)
         program.add_transform(expand_batched_matrices)
-        if config.gradient_method == "backprop":
-            program.add_transform(no_sampling, name="backprop + qdl.qubit")
+        if config.gradient_method in ("backprop", "adjoint"):
+            program.add_transform(no_sampling, name=f"{config.gradient_method} + qdl.qubit")
         if config.gradient_method == "adjoint":
-            program.add_transform(no_sampling, name="adjoint + qdl.qubit")
             program.add_transform(only_expectations)
             # PennyLane's Jacobian and VJP conventions for a broadcast tape hold no per-item
             # derivatives of its parameters: adjoint runs one tape per item, as default.qubit's.
@@ -252,7 +257,7 @@ class QDLQubit(Device):
         """
         params = list(tape.get_parameters(trainable_only=False))
         m = len(tape.measurements)
-        given = [_numpy_array(params[i]) for i in tape.trainable_params]
+        given = [to_numpy(params[i]) for i in tape.trainable_params]
         copies = m if m > 1 and given and all(v.ndim == 0 for v in given) else None
         leaves = []
         for i, value in zip(tape.trainable_params, given, strict=True):
@@ -312,7 +317,7 @@ class QDLQubit(Device):
         params = list(tape.get_parameters(trainable_only=False))
         leaves = []
         for i in tape.trainable_params:
-            params[i] = torch.tensor(_numpy_array(params[i]), requires_grad=True)
+            params[i] = torch.tensor(to_numpy(params[i]), requires_grad=True)
             leaves.append(params[i])
         bound = tape.bind_new_parameters(params, list(range(len(params))))
         with torch.enable_grad():  # see _jacobian
@@ -324,17 +329,11 @@ class QDLQubit(Device):
             total = sum((torch.as_tensor(c, dtype=y.dtype) * y).sum()
                         for c, y in zip(cot, values, strict=True) if y.requires_grad)
             if not leaves or not isinstance(total, torch.Tensor):
-                return _numpy(out), tuple(np.zeros(np.shape(_numpy_array(params[i])))
+                return _numpy(out), tuple(np.zeros(np.shape(to_numpy(params[i])))
                                           for i in tape.trainable_params)
             grads = torch.autograd.grad(total, leaves, allow_unused=True)
         return _numpy(out), tuple(np.zeros(leaf.shape) if g is None else g.numpy()
                                   for leaf, g in zip(leaves, grads, strict=True))
-
-
-def _numpy_array(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(qml.math.unwrap(value))
 
 
 def _format_jacobian(jac: np.ndarray) -> Any:

@@ -46,7 +46,7 @@ from qdl.errors import QDLError
 from qdl.grad import expval
 from qdl.interop.qiskit.circuits import from_qiskit
 from qdl.observables import Observable, PauliTerm
-from qdl.sim import probs
+from qdl.sim import REAL, probs
 
 __all__ = ["Estimator", "Sampler"]
 
@@ -118,8 +118,7 @@ def _columns(qc: Any) -> dict[str, int]:
 
 
 def _params(circuit: Circuit, rows: np.ndarray, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
-    values = torch.as_tensor(rows, dtype=real)
+    values = torch.as_tensor(rows, dtype=REAL[dtype])
     return {name: values[:, j] for j, name in enumerate(circuit.parameters)}
 
 
