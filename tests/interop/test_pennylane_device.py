@@ -172,6 +172,36 @@ def test_autograd_adjoint_jacobian_matches_default_qubit():
     np.testing.assert_allclose(jac[0], jac[1], atol=1e-9)
 
 
+def test_device_jacobian_with_autograd_off_matches_default_qubit():
+    """compute_derivatives called with autograd off (as PennyLane's torch backward does) gives
+    the central differences of the device's own values for a tape with several measurements,
+    not zeros."""
+    dev, _ = devices()
+
+    def circuit(x):
+        random_layers(x, list(range(N)))
+        return qml.expval(qml.Z(0)), qml.expval(qml.Y(2) @ qml.X(3))
+
+    x0 = RNG.uniform(-2, 2, 4)
+    tape = qml.tape.make_qscript(circuit)(x0)
+    config = dev.setup_execution_config(qml.devices.ExecutionConfig(gradient_method="adjoint"))
+    (tape,), _ = dev.preprocess_transforms(config)((tape,))
+    with torch.no_grad():
+        jac = np.array(dev.compute_derivatives((tape,), config)[0])
+    params = np.array(tape.get_parameters(trainable_only=False), dtype=object)
+    want = np.zeros_like(jac)
+    for j, i in enumerate(tape.trainable_params):
+        shifted = []
+        for h in (1e-6, -1e-6):
+            p = params.copy()
+            p[i] = float(p[i]) + h
+            out = dev.execute((tape.bind_new_parameters(list(p), list(range(len(p)))),))[0]
+            shifted.append(np.array(out, dtype=float))
+        want[:, j] = (shifted[0] - shifted[1]) / 2e-6
+    assert np.abs(want).max() > 0.1
+    np.testing.assert_allclose(jac, want, atol=1e-6)
+
+
 def test_trainable_hamiltonian_coefficients_backprop():
     """Backprop reaches the coefficients of a Hamiltonian: d<c0 Z0 + c1 X1>/dc = (<Z0>, <X1>)."""
     dev, _ = devices(2)
