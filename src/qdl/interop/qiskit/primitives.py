@@ -117,15 +117,59 @@ def _columns(qc: Any) -> dict[str, int]:
     return {p.name: j for j, p in enumerate(qc.parameters)}
 
 
-def _params(circuit: Circuit, rows: np.ndarray, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    values = torch.as_tensor(rows, dtype=REAL[dtype])
-    return {name: values[:, j] for j, name in enumerate(circuit.parameters)}
-
-
 def _run_job(run: Any, *args: Any) -> PrimitiveJob:
     job = PrimitiveJob(run, *args)
     job._submit()  # how Qiskit's own primitives start a job (there is no public submit)
     return job
+
+
+class _Primitive:
+    """What :class:`Estimator` and :class:`Sampler` share: the seed, the simulation's dtype
+    and device, the per-circuit conversion cache and the stacking of parameter values.
+
+    A mixin listed after Qiskit's base class, so that the primitives are first of all
+    Qiskit's (``Estimator.__mro__[1]`` is ``BaseEstimatorV2``); Qiskit's bases have no
+    ``__init__``, so ``super().__init__`` reaches this one.
+
+    Args:
+        seed: the seed (or generator) of the primitive's randomness.
+        dtype: ``torch.complex128`` or ``torch.complex64``.
+        device: where to simulate; ``None``: the CPU.
+    """
+
+    def __init__(self, seed: Seed, dtype: torch.dtype, device: str | torch.device | None
+                 ) -> None:
+        if dtype not in (torch.complex64, torch.complex128):
+            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        self._seed = seed
+        self.dtype, self.device = dtype, device
+        self._convert = _Converter()
+
+    @property
+    def seed(self) -> Seed:
+        """The seed (or generator) of the randomness: the Estimator's noise, the Sampler's
+        samples."""
+        return self._seed
+
+    def _groups(self, pubs: Sequence[EstimatorPub | SamplerPub]) -> list[tuple[list[int],
+                                                                                Circuit]]:
+        """The indices of the PUBs that share a circuit object, with that circuit converted:
+        one simulation each."""
+        return [(members, self._convert(pubs[members[0]].circuit))
+                for members in _group([pub.circuit for pub in pubs]).values()]
+
+    @staticmethod
+    def _stacked_rows(pubs: Sequence[EstimatorPub | SamplerPub]) -> np.ndarray:
+        """The parameter values of ``pubs`` (all with the same circuit) as one
+        ``(rows, n_parameters)`` array, PUB after PUB."""
+        columns = _columns(pubs[0].circuit)
+        return np.concatenate([_rows(pub, columns) for pub in pubs])
+
+    def _params(self, circuit: Circuit, rows: np.ndarray) -> dict[str, torch.Tensor] | None:
+        """``rows`` as the circuit's parameter tensors (``None`` for a circuit without
+        parameters, which the simulator then runs once)."""
+        values = torch.as_tensor(rows, dtype=REAL[self.dtype])
+        return {name: values[:, j] for j, name in enumerate(circuit.parameters)} or None
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,8 +217,8 @@ class _EstimatorGroup:
     columns: list[np.ndarray]
 
     @classmethod
-    def build(cls, circuit: Circuit, pubs: list[EstimatorPub], members: list[int]
-              ) -> _EstimatorGroup:
+    def build(cls, circuit: Circuit, pubs: list[EstimatorPub], members: list[int],
+              rows: np.ndarray) -> _EstimatorGroup:
         index: dict[tuple, int] = {}
         columns = []
         for i in members:
@@ -182,18 +226,13 @@ class _EstimatorGroup:
             keys = [tuple(flat[k].items()) for k in range(flat.size)]
             columns.append(np.array([index.setdefault(key, len(index)) for key in keys],
                                     dtype=np.int64).reshape(pubs[i].observables.shape))
-        columns_of = _columns(pubs[members[0]].circuit)
-        rows = np.concatenate([_rows(pubs[i], columns_of) for i in members])
         observables = [pauli_dict_to_observable(dict(key)) for key in index]
         return cls(circuit, members, rows, observables, columns)
 
-    def evs(self, pubs: list[EstimatorPub], dtype: torch.dtype, device: Any
-            ) -> list[np.ndarray]:
-        """The exact expectation values of each member PUB, shaped as the PUB."""
+    def evs(self, pubs: list[EstimatorPub], table: torch.Tensor) -> list[np.ndarray]:
+        """The exact expectation values of each member PUB, shaped as the PUB, from the
+        ``table`` of every row's value of every observable (one ``expval``)."""
         obs = self.observables
-        with torch.no_grad():
-            table = expval(self.circuit, obs, _params(self.circuit, self.rows, dtype) or None,
-                           dtype=dtype, device=device)
         table = np.broadcast_to(table.double().cpu().numpy().reshape(-1, len(obs)),
                                 (len(self.rows), len(obs)))
         out, start = [], 0
@@ -206,7 +245,7 @@ class _EstimatorGroup:
         return out
 
 
-class Estimator(BaseEstimatorV2):
+class Estimator(BaseEstimatorV2, _Primitive):
     """Qiskit's ``BaseEstimatorV2`` on QDL's simulator: exact expectation values, or with
     Gaussian noise of standard deviation ``precision`` as ``StatevectorEstimator`` adds it.
 
@@ -232,22 +271,13 @@ class Estimator(BaseEstimatorV2):
 
     def __init__(self, *, default_precision: float = 0.0, seed: Seed = None,
                  dtype: torch.dtype = torch.complex128, device: str | torch.device | None = None):
-        if dtype not in (torch.complex64, torch.complex128):
-            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        super().__init__(seed, dtype, device)
         self._default_precision = default_precision
-        self._seed = seed
-        self.dtype, self.device = dtype, device
-        self._convert = _Converter()
 
     @property
     def default_precision(self) -> float:
         """The precision used when neither ``run`` nor a PUB sets one."""
         return self._default_precision
-
-    @property
-    def seed(self) -> Seed:
-        """The seed (or generator) of the noise added for a nonzero precision."""
-        return self._seed
 
     def run(self, pubs: Iterable[Any], *, precision: float | None = None
             ) -> PrimitiveJob[PrimitiveResult[PubResult]]:
@@ -257,16 +287,20 @@ class Estimator(BaseEstimatorV2):
         if precision is None:
             precision = self._default_precision
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
-        groups = [_EstimatorGroup.build(self._convert(coerced[m[0]].circuit), coerced, m)
-                  for m in _group([pub.circuit for pub in coerced]).values()]
+        groups = [_EstimatorGroup.build(circuit, coerced, members,
+                                        self._stacked_rows([coerced[i] for i in members]))
+                  for members, circuit in self._groups(coerced)]
         return _run_job(self._run, coerced, groups)
 
     def _run(self, pubs: list[EstimatorPub], groups: list[_EstimatorGroup]
              ) -> PrimitiveResult[PubResult]:
         evs: dict[int, np.ndarray] = {}
         for group in groups:
-            evs.update(zip(group.members, group.evs(pubs, self.dtype, self.device),
-                           strict=True))
+            with torch.no_grad():
+                table = expval(group.circuit, group.observables,
+                               self._params(group.circuit, group.rows), dtype=self.dtype,
+                               device=self.device)
+            evs.update(zip(group.members, group.evs(pubs, table), strict=True))
         return PrimitiveResult([self._result(pub, evs[i]) for i, pub in enumerate(pubs)],
                                metadata={"version": 2})
 
@@ -325,7 +359,7 @@ class _Registers:
         return ((outcomes[..., None] >> shifts) & 1).astype(bool) & written
 
 
-class Sampler(BaseSamplerV2):
+class Sampler(BaseSamplerV2, _Primitive):
     """Qiskit's ``BaseSamplerV2`` on QDL's simulator: ``shots`` samples of every classical
     register, as ``StatevectorSampler`` returns them (a ``BitArray`` per register, Qiskit's
     bit order), drawn from QDL's exact probabilities.
@@ -352,22 +386,13 @@ class Sampler(BaseSamplerV2):
 
     def __init__(self, *, default_shots: int = 1024, seed: Seed = None,
                  dtype: torch.dtype = torch.complex128, device: str | torch.device | None = None):
-        if dtype not in (torch.complex64, torch.complex128):
-            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        super().__init__(seed, dtype, device)
         self._default_shots = default_shots
-        self._seed = seed
-        self.dtype, self.device = dtype, device
-        self._convert = _Converter()
 
     @property
     def default_shots(self) -> int:
         """The shots used when neither ``run`` nor a PUB sets them."""
         return self._default_shots
-
-    @property
-    def seed(self) -> Seed:
-        """The seed (or generator) of the sampling."""
-        return self._seed
 
     def run(self, pubs: Iterable[Any], *, shots: int | None = None
             ) -> PrimitiveJob[PrimitiveResult[SamplerPubResult]]:
@@ -380,8 +405,8 @@ class Sampler(BaseSamplerV2):
             warnings.warn("One of your circuits has no output classical registers and so the "
                           "result will be empty. Did you mean to add measurement instructions?",
                           UserWarning, stacklevel=2)
-        groups = [(m, self._convert(coerced[m[0]].circuit), _Registers.of(coerced[m[0]].circuit))
-                  for m in _group([pub.circuit for pub in coerced]).values()]
+        groups = [(members, circuit, _Registers.of(coerced[members[0]].circuit))
+                  for members, circuit in self._groups(coerced)]
         return _run_job(self._run, coerced, groups)
 
     def probabilities(self, pub: Any) -> dict[str, np.ndarray]:
@@ -412,12 +437,11 @@ class Sampler(BaseSamplerV2):
         """Probabilities ``(rows, 2**len(qubits))`` of the measured qubits for the parameter
         values of all ``pubs`` (one simulation), indexed as Qiskit does: QDL puts its first
         wire in the most significant bit, so the wires go in reversed."""
-        columns = _columns(pubs[0].circuit)
-        rows = np.concatenate([_rows(pub, columns) for pub in pubs])
+        rows = self._stacked_rows(pubs)
         if not regs.qubits:
             return np.ones((len(rows), 1))
         with torch.no_grad():
-            p = probs(circuit, _params(circuit, rows, self.dtype) or None,
+            p = probs(circuit, self._params(circuit, rows),
                       wires=list(reversed(regs.qubits)), dtype=self.dtype, device=self.device)
         p = p.double().cpu().numpy().reshape(-1, 2 ** len(regs.qubits))
         return np.broadcast_to(p, (len(rows), p.shape[1]))
