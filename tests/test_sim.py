@@ -255,6 +255,18 @@ def test_non_broadcasting_batches_and_bad_dtype():
         qdl.state(c, {"a": 0.0, "b": 0.0}, dtype=torch.float32)
 
 
+def test_check_dtype_takes_the_two_complex_dtypes_only():
+    """check_dtype returns complex64/complex128 and refuses anything else with one message."""
+    from qdl.sim import check_dtype
+    assert check_dtype(torch.complex64) is torch.complex64
+    assert check_dtype(torch.complex128) is torch.complex128
+    for bad in (torch.float64, torch.float32, torch.complex32, torch.int64, np.complex128,
+                "complex64", None, [torch.complex64]):
+        with pytest.raises(QDLError, match=r"^dtype must be torch\.complex64 or "
+                           r"torch\.complex128, got "):
+            check_dtype(bad)
+
+
 @pytest.mark.parametrize("fn", ["state", "probs", "expval"])
 def test_memory_guard(fn):
     """A 40-qubit state raises QDLError saying how large it would be, before allocating."""

@@ -131,3 +131,5 @@ def test_bad_inputs_raise_qdlerror():
         meyer_wallach(torch.ones(3, dtype=torch.complex64))
     with pytest.raises(QDLError, match="at least 2 qubits"):
         entangling_capability(Circuit(1).rx(0, "a"), samples=5)
+    with pytest.raises(QDLError, match=r"dtype must be torch\.complex64 or torch\.complex128"):
+        entangling_capability(sim_circuit(2, 2), samples=5, dtype=torch.float64)

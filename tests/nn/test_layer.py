@@ -86,6 +86,13 @@ def test_float32_and_double_switch_precision():
     assert layer(x.double()).dtype == torch.float64
 
 
+def test_real_dtype_is_refused():
+    """The layer's dtype is the circuit's amplitude dtype: a real dtype is a QDLError."""
+    with pytest.raises(qdl.QDLError, match=r"dtype must be torch\.complex64 or "
+                       r"torch\.complex128, got torch\.float64"):
+        QuantumLayer(_circuit(), ["Z0"], inputs=["x0", "x1"], dtype=torch.float64)
+
+
 def test_no_grad_inference_and_batch_shapes():
     """Under no_grad the layer runs; leading dims of the features are kept."""
     layer = QuantumLayer(_circuit(), ["Z0", "Z1"], inputs=["x0", "x1"])

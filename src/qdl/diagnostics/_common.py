@@ -20,13 +20,6 @@ def check_count(value: object, what: str, minimum: int = 1) -> int:
     return value
 
 
-def check_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The simulation dtype: ``torch.complex64`` or ``torch.complex128``."""
-    if dtype not in (torch.complex64, torch.complex128):
-        raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
-    return dtype
-
-
 def real_dtype(dtype: torch.dtype) -> torch.dtype:
     """The real dtype matching a complex simulation dtype."""
     return torch.float64 if dtype == torch.complex128 else torch.float32

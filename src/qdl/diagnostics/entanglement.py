@@ -14,9 +14,9 @@ import math
 import torch
 
 from qdl.circuit import Circuit
-from qdl.diagnostics._common import check_count, check_dtype, make_generator, uniform_params
+from qdl.diagnostics._common import check_count, make_generator, uniform_params
 from qdl.errors import QDLError
-from qdl.sim import state
+from qdl.sim import check_dtype, state
 
 ENT_SAMPLES = 5000
 # Amplitudes held at once per state batch; bounds memory for wide circuits.

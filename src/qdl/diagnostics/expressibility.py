@@ -20,13 +20,12 @@ import torch
 from qdl.circuit import Circuit
 from qdl.diagnostics._common import (
     check_count,
-    check_dtype,
     check_names,
     make_generator,
     uniform_params,
 )
 from qdl.errors import QDLError
-from qdl.sim import state
+from qdl.sim import check_dtype, state
 
 BINS = 75
 FIDELITY_SAMPLES = 5000

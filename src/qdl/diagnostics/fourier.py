@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from qdl.circuit import Circuit, Op
-from qdl.diagnostics._common import check_count, check_dtype, check_names
+from qdl.diagnostics._common import check_count, check_names
 from qdl.errors import QDLError
 from qdl.expr import Expr
 from qdl.gates import lookup
 from qdl.grad import expval
+from qdl.sim import REAL, check_dtype
 
 _ROUND = 9
 # Stand-in values of the other symbols when checking that x enters linearly with a slope
@@ -169,7 +170,7 @@ def fourier_coefficients(
     if degree is not None:
         k_max = check_count(degree, "degree", 0)
     points = 2 * k_max + 1
-    real = torch.float64 if check_dtype(dtype) == torch.complex128 else torch.float32
+    real = REAL[check_dtype(dtype)]
     x = torch.arange(points, dtype=real) * (2 * math.pi / omega0 / points)
     values = {name: (v.detach().unsqueeze(-1) if isinstance(v, torch.Tensor) and v.dim() else v)
               for name, v in dict(params or {}).items()}

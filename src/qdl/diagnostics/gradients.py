@@ -21,13 +21,13 @@ import torch
 from qdl.circuit import Circuit
 from qdl.diagnostics._common import (
     check_count,
-    check_dtype,
     check_names,
     make_generator,
     uniform_params,
 )
 from qdl.errors import QDLError
 from qdl.grad import expval
+from qdl.sim import check_dtype
 
 Observable = str | Callable[[int], str]
 

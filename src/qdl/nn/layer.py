@@ -16,6 +16,7 @@ from qdl.errors import QDLError
 from qdl.grad import Backend, DiffMethod, expval
 from qdl.noise import NoiseModel
 from qdl.observables import parse_observables
+from qdl.sim import REAL, check_dtype
 
 INITS = ("uniform", "small", "zeros")
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -87,9 +88,7 @@ class QuantumLayer(nn.Module):
             raise QDLError(f"inputs {unknown} are not parameters of the circuit; its "
                            f"parameters are {list(self.circuit.parameters)}")
         self.weight_names = [n for n in self.circuit.parameters if n not in self.input_names]
-        real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype)
-        if real is None:
-            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        real = REAL[check_dtype(dtype)]
         self.weights = nn.Parameter(_init(init, len(self.weight_names), init_scale, real))
         self.shots = shots
         self.noise = noise

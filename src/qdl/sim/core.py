@@ -42,6 +42,32 @@ STATE_COPIES = 16
 SMALL_BYTES = 2**26  # allocations up to 64 MiB are not checked against free memory
 
 
+def check_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The simulation dtype, checked: amplitudes are ``torch.complex64`` or
+    ``torch.complex128`` (a key of :data:`REAL`).
+
+    Args:
+        dtype: the requested amplitude dtype.
+
+    Returns:
+        ``dtype`` itself.
+
+    Raises:
+        QDLError: for any other dtype (a real dtype such as ``torch.float64`` included).
+
+    >>> check_dtype(torch.complex128)
+    torch.complex128
+    >>> check_dtype(torch.float64)
+    Traceback (most recent call last):
+    qdl.errors.QDLError: dtype must be torch.complex64 or torch.complex128, got torch.float64
+    """
+    # Checked as a torch.dtype first: a dict lookup would raise TypeError for an unhashable
+    # argument instead of this message.
+    if not isinstance(dtype, torch.dtype) or dtype not in REAL:
+        raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    return dtype
+
+
 @dataclass(frozen=True)
 class Step:
     """One op compiled for the simulator.
@@ -175,8 +201,7 @@ def bind(
     >>> bind(Circuit(1).rx(0, "a"), {"a": torch.zeros(3)}).batch_shape
     (3,)
     """
-    if dtype not in REAL:
-        raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    check_dtype(dtype)
     params = dict(params or {})
     _check_names(circuit, params)
     if device is None:

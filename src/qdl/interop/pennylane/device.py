@@ -45,7 +45,7 @@ from qdl.interop.pennylane.convert import (
     supported,
     to_numpy,
 )
-from qdl.sim import probs, sample, state
+from qdl.sim import check_dtype, probs, sample, state
 
 TARGET_GATES = frozenset(NATIVE | {f"C({g})" for g in NATIVE} | {f"Adjoint({g})" for g in NATIVE})
 
@@ -131,10 +131,11 @@ class QDLQubit(Device):
     def __init__(self, wires: Any = None, shots: Any = None, seed: Any = "global",
                  dtype: torch.dtype = torch.complex128) -> None:
         super().__init__(wires=wires, shots=shots)
-        if dtype not in (torch.complex64, torch.complex128):
-            raise QDLError(f"qdl.qubit: dtype must be torch.complex64 or torch.complex128, got "
-                           f"{dtype}")
-        self._dtype = dtype
+        try:
+            self._dtype = check_dtype(dtype)
+        except QDLError as error:
+            # PennyLane users build several devices side by side: say which one refused.
+            raise QDLError(f"qdl.qubit: {error}") from None
         if seed == "global":
             seed = np.random.randint(0, 2**31 - 1)
         self._rng = np.random.default_rng(seed)

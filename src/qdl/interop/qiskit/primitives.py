@@ -46,7 +46,7 @@ from qdl.errors import QDLError
 from qdl.grad import expval
 from qdl.interop.qiskit.circuits import from_qiskit
 from qdl.observables import Observable, PauliTerm
-from qdl.sim import REAL, probs
+from qdl.sim import REAL, check_dtype, probs
 
 __all__ = ["Estimator", "Sampler"]
 
@@ -139,10 +139,8 @@ class _Primitive:
 
     def __init__(self, seed: Seed, dtype: torch.dtype, device: str | torch.device | None
                  ) -> None:
-        if dtype not in (torch.complex64, torch.complex128):
-            raise QDLError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
         self._seed = seed
-        self.dtype, self.device = dtype, device
+        self.dtype, self.device = check_dtype(dtype), device
         self._convert = _Converter()
 
     @property
