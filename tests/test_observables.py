@@ -107,6 +107,73 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize(("text", "terms"), [
+    *CASES,
+    ("Z0 + Z0", [(1, [(0, "Z")]), (1, {0: "Z"})]),
+    ("Z0 Z1 + 0.5 Z1 Z0", [(1, {0: "Z", 1: "Z"}), (0.5, [(1, "Z"), (0, "Z")])]),
+    ("Z0 - Z0 + X1", [(1.0, {0: "Z"}), (-1.0, {0: "Z"}), (1.0, {1: "X"})]),
+    ("I0 Z1", [(1.0, {0: "I", 1: "Z"})]),
+    ("0.5j X0 Y0 + Z0", [(0.5j, [(0, "X"), (0, "Y")]), (1.0, {0: "Z"})]),
+    ("2j Y0 X0 Z1 + 1", [(2j, [(0, "Y"), (0, "X"), (1, "Z")]), (1, [])]),
+    ("Z1 X1 Z1", [(1, [(1, "Z"), (1, "X"), (1, "Z")])]),
+    ("1 Z0 + 1j Z0 + -1j Z0", [(1 + 1j, {0: "Z"}), (-1j, [(0, "Z")])]),
+    ("0.5 X0 + 2 Z1", [(np.float32(0.5), {np.int64(0): "X"}), (torch.tensor(2.0), [(1, "Z")])]),
+    ("0", []),
+], ids=str)
+def test_from_terms_collects_as_parse_does(text, terms):
+    """from_terms gives parse's terms for the same sum (like words merged, zero sums dropped,
+    repeated wires multiplied in order), and its default text parses back to them."""
+    want = Observable.parse(text).terms
+    obs = Observable.from_terms(terms)
+    assert obs.terms == want
+    assert Observable.parse(obs.text).terms == want
+    assert Observable.from_terms(terms, text) == Observable.parse(text)
+
+
+@pytest.mark.parametrize(("text", "terms"), [
+    ("1j Z0", [(1j, {0: "Z"})]),
+    ("X0 Y0", [(1, [(0, "X"), (0, "Y")])]),
+    ("X0 Y1 + 1j X0 X0", [(1, {0: "X", 1: "Y"}), (1j, [(0, "X"), (0, "X")])]),
+    ("Z2 + 0.5j Z2", [(1, {2: "Z"}), (0.5j, {2: "Z"})]),
+])
+def test_from_terms_refuses_non_hermitian_sums_as_parse_does(text, terms):
+    """A collected coefficient that is not real is the same QDLError as parse's."""
+    with pytest.raises(QDLError, match="not Hermitian") as ours:
+        Observable.from_terms(terms, text)
+    with pytest.raises(QDLError) as parsed:
+        Observable.parse(text)
+    assert str(ours.value) == str(parsed.value)
+
+
+@pytest.mark.parametrize(("terms", "match"), [
+    ([(1.0, {-1: "Z"})], "wire -1 is not a non-negative int"),
+    ([(1.0, {1.0: "Z"})], "wire 1.0 is not"),
+    ([(1.0, [(True, "Z")])], "wire True is not"),
+    ([(1.0, [("0", "Z")])], "wire '0' is not"),
+    ([(1.0, {0: "z"})], "'z' on wire 0 is not a Pauli letter"),
+    ([(1.0, {0: "Q"})], "'Q' on wire 0 is not a Pauli letter"),
+    ([(1.0, {0: "XY"})], "'XY' on wire 0"),
+    ([(1.0, {0: ""})], "'' on wire 0"),
+    ([(1.0, {0: 1})], "1 on wire 0"),
+    ([(1.0, "Z0")], "a Pauli word is a mapping"),
+    ([(1.0, 5)], "a Pauli word is a mapping"),
+    ([(1.0, [(0, "Z", 1)])], "is not a \\(wire, letter\\) pair"),
+    ([(1.0, ["Z0"])], "is not a \\(wire, letter\\) pair"),
+    ([(1.0,)], "are \\(coeff, word\\) pairs"),
+    ([1.0], "are \\(coeff, word\\) pairs"),
+    ([("1", {0: "Z"})], "coefficient must be a finite number, got '1'"),
+    ([(None, {0: "Z"})], "coefficient must be a finite number"),
+    ([(float("nan"), {0: "Z"})], "coefficient must be a finite number"),
+    ([(complex(1, float("inf")), {0: "Z"})], "coefficient must be a finite number"),
+    ([(np.ones(2), {0: "Z"})], "coefficient must be a finite number"),
+    ("Z0", "Observable.parse reads strings"),
+], ids=str)
+def test_from_terms_bad_terms_raise(terms, match):
+    """Bad wires, letters, words, coefficients and term shapes are QDLErrors saying which."""
+    with pytest.raises(QDLError, match=match):
+        Observable.from_terms(terms)
+
+
 def _circuit() -> qdl.Circuit:
     c = qdl.Circuit(3)
     for w in range(3):

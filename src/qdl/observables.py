@@ -8,9 +8,10 @@ equal words are collected, and the sum must come out Hermitian (real coefficient
 
 from __future__ import annotations
 
+import cmath
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
@@ -26,6 +27,7 @@ _TOKEN = re.compile(
 # P·Q = phase · R for single-qubit Paulis.
 _TIMES = {("X", "Y"): (1j, "Z"), ("Y", "Z"): (1j, "X"), ("Z", "X"): (1j, "Y"),
           ("Y", "X"): (-1j, "Z"), ("Z", "Y"): (-1j, "X"), ("X", "Z"): (-1j, "Y")}
+_LETTERS = frozenset("IXYZ")
 _PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
           "Z": np.diag([1.0, -1.0])}
 MAX_MATRIX_WIRES = 12  # dense observables beyond this belong in a SparseHamiltonian
@@ -82,6 +84,49 @@ class Observable:
                 return cls(_collect(terms, text), text)
             if tokens[i].lastgroup != "op" or tokens[i]["op"] == "*":
                 raise _bad(text, tokens[i].start(tokens[i].lastgroup))
+
+    @classmethod
+    def from_terms(
+        cls,
+        terms: Iterable[tuple[complex, Mapping[int, str] | Sequence[tuple[int, str]]]],
+        text: str | None = None,
+    ) -> Observable:
+        """The sum of ``coeff · word`` terms, collected exactly as :meth:`parse` collects.
+
+        A word is a mapping ``{wire: letter}`` or a sequence of ``(wire, letter)`` pairs,
+        letters ``I``, ``X``, ``Y``, ``Z``; a sequence may repeat a wire, the factors then
+        multiply in order (``[(0, "X"), (0, "Y")]`` is ``i Z0``, as ``"X0 Y0"`` parses).
+        Coefficients may be complex: equal words are summed and every sum must come out
+        real, as in :meth:`parse`; words whose sum is zero are dropped.
+
+        Args:
+            terms: ``(coeff, word)`` pairs.
+            text: the observable's ``text``; by default the terms written so that
+                :meth:`parse` reads them back to the same observable.
+
+        Returns:
+            The :class:`Observable`.
+
+        Raises:
+            QDLError: a term that is not ``(coeff, word)``, a coefficient that is not a
+                finite number, a wire that is not a non-negative int, a letter other than
+                ``I``, ``X``, ``Y``, ``Z``, or a collected coefficient that is not real.
+
+        >>> obs = Observable.from_terms([(0.5, {0: "Z", 1: "Z"}), (-1.2, [(3, "X")]),
+        ...                              (0.5, [(1, "Z"), (0, "Z")])])
+        >>> obs.terms
+        (PauliTerm(coeff=1.0, paulis=((0, 'Z'), (1, 'Z'))),
+         PauliTerm(coeff=-1.2, paulis=((3, 'X'),)))
+        >>> obs.text, Observable.parse(obs.text).terms == obs.terms
+        ('0.5 Z0 Z1 + -1.2 X3 + 0.5 Z0 Z1', True)
+        """
+        if isinstance(terms, str):
+            raise QDLError(f"Observable.from_terms takes (coeff, word) pairs, got the string "
+                           f"{terms!r}; Observable.parse reads strings")
+        words = [_term(term) for term in terms]
+        if text is None:
+            text = " + ".join(_show(coeff, word) for coeff, word in words) or "0"
+        return cls(_collect(words, text), text)
 
     def __matmul__(self, other: object) -> Any:
         """The operator product ``self · other``, which must be Hermitian (commuting parts).
@@ -141,6 +186,65 @@ def _collect(terms: Sequence[tuple[complex, dict[int, str]]], text: str
                            f"Pauli words, {shown} has the coefficient {value:g}; every "
                            "collected coefficient must be real")
     return tuple(PauliTerm(float(v.real), k) for k, v in sums.items() if v != 0)
+
+
+def _term(term: object) -> tuple[complex, dict[int, str]]:
+    """One ``(coeff, word)`` of :meth:`Observable.from_terms` as ``(coeff · phase, word)``,
+    the form :func:`_parse_term` gives :func:`_collect`."""
+    try:
+        coeff, word = term  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise QDLError(f"observable terms are (coeff, word) pairs, got {term!r}") from None
+    phase, product = _word_product({}, _pairs(word))
+    return _coefficient(coeff) * phase, product
+
+
+def _coefficient(value: object) -> complex:
+    """A term's coefficient as a finite complex number."""
+    try:
+        # complex() takes Python and NumPy numbers, 0-d arrays and one-element tensors, but
+        # also numeric strings, which are refused below: the coefficient is a number.
+        number = complex(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, str | bytes) or not cmath.isfinite(number):
+        raise QDLError(f"observable term: the coefficient must be a finite number, got "
+                       f"{value!r}")
+    return number
+
+
+def _pairs(word: object) -> list[tuple[int, str]]:
+    """A word's ``(wire, letter)`` pairs, checked (wires as plain ints)."""
+    if isinstance(word, Mapping):
+        items = list(word.items())
+    elif isinstance(word, Sequence) and not isinstance(word, str):
+        items = list(word)
+    else:
+        raise QDLError(f"observable term: a Pauli word is a mapping {{wire: letter}} or a "
+                       f"sequence of (wire, letter) pairs, got {word!r}")
+    pairs = []
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise QDLError(f"observable term: {item!r} in the word {word!r} is not a "
+                           "(wire, letter) pair")
+        wire, letter = item
+        if not isinstance(wire, int | np.integer) or isinstance(wire, bool) or wire < 0:
+            raise QDLError(f"observable term: wire {wire!r} is not a non-negative int")
+        if not isinstance(letter, str) or letter not in _LETTERS:
+            raise QDLError(f"observable term: {letter!r} on wire {wire} is not a Pauli "
+                           "letter (I, X, Y or Z)")
+        pairs.append((int(wire), letter))
+    return pairs
+
+
+def _show(coeff: complex, word: dict[int, str]) -> str:
+    """``coeff · word`` as :meth:`Observable.parse` reads it: a coefficient with real and
+    imaginary parts becomes two terms of the same word (the parser has no complex
+    literal; it sums them back)."""
+    letters = " ".join(f"{p}{w}" for w, p in sorted(word.items()) if p != "I")
+    numbers = [repr(coeff.real)] if coeff.real or not coeff.imag else []
+    numbers += [f"{coeff.imag!r}j"] if coeff.imag else []
+    return " + ".join(f"{n} {letters}".rstrip() for n in numbers)
 
 
 def _tokenize(text: str) -> list[re.Match]:

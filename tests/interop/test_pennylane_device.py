@@ -91,6 +91,9 @@ OBSERVABLES = {
     "hamiltonian": lambda w: qml.Hamiltonian([0.4, -1.3, 0.2], [qml.Y(w[1]), qml.Z(w[0]) @
                                                                  qml.Z(w[3]), qml.Identity(w[0])]),
     "hermitian": lambda w: qml.Hermitian(_hermitian(2), wires=[w[3], w[1]]),
+    # pauli_rep holds this sum's coefficients as complex numbers with zero imaginary parts
+    "hamiltonian-complex": lambda w: qml.s_prod(1j, qml.prod(qml.X(w[1]), qml.Y(w[1])))
+    + 0.5 * qml.Z(w[2]),
     "sum-mixed": lambda w: 0.7 * qml.Hermitian(_hermitian(1), w[2]) + qml.X(w[0]),
     "prod-mixed": lambda w: qml.Hermitian(_hermitian(1), w[2]) @ qml.Y(w[0]),
     "projector-basis": lambda w: qml.Projector([1, 0], wires=[w[1], w[2]]),

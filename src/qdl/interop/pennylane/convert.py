@@ -26,7 +26,6 @@ from qdl.observables import (
     AnyObservable,
     Hermitian,
     Observable,
-    PauliTerm,
     Projector,
     SparseHamiltonian,
 )
@@ -230,9 +229,9 @@ class TapeConverter:
         return [(1.0, self._single(obs))]
 
     def _word(self, word: Any) -> Observable:
-        paulis = tuple(sorted((self.index[w], p) for w, p in word.items()))
+        paulis = sorted((self.index[w], p) for w, p in word.items())
         text = " ".join(f"{p}{w}" for w, p in paulis) or "I"
-        return Observable((PauliTerm(1.0, paulis),), text)
+        return Observable.from_terms([(1.0, paulis)], text)
 
     def _single(self, obs: Operator) -> AnyObservable:
         name = type(obs).__name__
@@ -254,8 +253,10 @@ class TapeConverter:
         if len(parts) == 1:
             return parts[0]
         if all(isinstance(o, Observable) for _, o in parts):
-            text = " + ".join(f"{float(to_numpy(c)):.17g} {o.text}" for c, o in parts)
-            return 1.0, Observable.parse(text.replace(" I", ""))
+            # complex(): PennyLane may hold real coefficients in a complex dtype; a truly
+            # complex sum is refused as non-Hermitian, as Observable.parse refuses it.
+            return 1.0, Observable.from_terms((complex(to_numpy(c)) * t.coeff, t.paulis)
+                                              for c, o in parts for t in o.terms)
         return 1.0, self._single(obs)
 
     def diagonalized(self, circuit: Circuit, obs: Operator | None) -> Circuit:

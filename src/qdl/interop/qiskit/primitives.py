@@ -45,7 +45,7 @@ from qdl.circuit import Circuit
 from qdl.errors import QDLError
 from qdl.grad import expval
 from qdl.interop.qiskit.circuits import from_qiskit
-from qdl.observables import Observable, PauliTerm
+from qdl.observables import Observable
 from qdl.sim import REAL, check_dtype, probs
 
 __all__ = ["Estimator", "Sampler"]
@@ -190,10 +190,11 @@ def pauli_dict_to_observable(terms: dict[str, float]) -> Observable:
             raise QDLError(f"observable term {label!r} is not a Pauli word: QDL's Estimator "
                            "measures Pauli sums (letters I, X, Y, Z), not projectors")
         n = len(label)
-        paulis = tuple((n - 1 - k, p) for k, p in reversed(list(enumerate(label))) if p != "I")
-        out.append(PauliTerm(float(np.real(coeff)), paulis))
+        # Qiskit's coefficients are real (ObservablesArray refuses complex ones): np.real
+        # only drops a zero imaginary part.
+        out.append((float(np.real(coeff)), [(n - 1 - k, p) for k, p in enumerate(label)]))
     text = " + ".join(f"{c} {label}" for label, c in terms.items())
-    return Observable(tuple(out), text)
+    return Observable.from_terms(out, text)
 
 
 @dataclass
