@@ -174,6 +174,9 @@ def _full_matrix(step: Step, n: int) -> np.ndarray | None:
     return None if out.requires_grad else out.reshape(k, k).numpy()
 
 
+Observables = tuple[bool, torch.Tensor, "torch.Tensor | None"]
+
+
 @dataclass(frozen=True)
 class Layout:
     """Index tensors and constants of a program for one batching pattern, dtype and device.
@@ -227,27 +230,46 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     t: dict[str, torch.Tensor | None] = {}
     for name, ids in (("shared", shared), ("batched", per_row)):
         lam, c = _fourier(prog, ids)
+        c4 = c.reshape(len(ids), c.shape[1], 4)
         t[name + "_lam"] = torch.as_tensor(-1j * lam, dtype=dtype, device=device)
-        t[name + "_c"] = torch.as_tensor(c, dtype=dtype, device=device)
-        t[name + "_dc"] = torch.as_tensor(-1j * lam[..., None, None] * c, dtype=dtype,
-                                          device=device)
+        t[name + "_c"] = torch.as_tensor(c4, dtype=dtype, device=device)
+        # ∂C/∂θ terms, transposed for conj(∂L/∂T) @ them: (m, 4, J).
+        t[name + "_dc"] = torch.as_tensor((-1j * lam[..., None] * c4).transpose(0, 2, 1),
+                                          dtype=dtype, device=device).contiguous()
     fixed = np.concatenate([prog.constants, np.eye(2)[None]])
-    t["fixed"] = torch.as_tensor(fixed, dtype=dtype, device=device)
+    t["fixed"] = torch.as_tensor(fixed.reshape(-1), dtype=dtype, device=device)
+    t["eye"] = torch.eye(k, dtype=dtype, device=device)
     rows = rows_b if prep_b else rows_s
     prep = np.array(prog.prep, dtype=int).reshape(-1, n)
     if len(prep):
         # Depth 0 acts on |0>: only the first column of its gates is read.
         t["prep0"] = as_index(4 * rows[prep[0]][:, None] + 2 * np.arange(2)[None, :])
         t["prep_rest"] = as_index(4 * rows[prep[1:]][..., None] + np.arange(4))
-    t["product"] = as_index(2 * np.arange(n)[None, :] + bits)  # (K, n) into (n, 2)
+    product = 2 * np.arange(n)[None, :] + bits  # (K, n) into the wires' vectors (n, 2)
+    t["product"], t["product_others"] = as_index(product), _leave_one_out(product, device)
     rows = rows_b if layers_b else rows_s
     cells = np.array(prog.layers, dtype=int).reshape(-1, n)
     pattern = 2 * bits[:, None, :] + bits[None, :, :]  # (K, K, n): entry (r, c) per wire
-    t["kron"] = as_index(4 * rows[cells][:, None, None, :] + pattern[None])
+    kron = 4 * rows[cells][:, None, None, :] + pattern[None]
+    t["kron"], t["kron_others"] = as_index(kron), _leave_one_out(kron, device)
     mixers = [np.eye(k) if m is None else m for m in prog.mixers]
     t["mixers"] = torch.as_tensor(np.array(mixers), dtype=dtype, device=device) if any(
         m is not None for m in prog.mixers) else None
     return Layout(shared, per_row, prep_b, layers_b, t)
+
+
+OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products by cumprod)
+
+
+def _leave_one_out(index: np.ndarray, device: torch.device) -> torch.Tensor | None:
+    """For an index ``(..., n)`` of factors, ``(..., n, n-1)``: each factor's others, so that
+    the products of all factors but one are one gather and one product."""
+    n = index.shape[-1]
+    if index.size * (n - 1) > OTHERS_INDEX:
+        return None
+    keep = ~np.eye(n, dtype=bool)
+    out = np.broadcast_to(index[..., None, :], (*index.shape, n))[..., keep]
+    return torch.as_tensor(out.reshape(-1), dtype=torch.long, device=device)
 
 
 def _fourier(prog: Program, ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -265,9 +287,10 @@ def _fourier(prog: Program, ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
 
 
 def observable_matrices(observables: tuple[AnyObservable, ...], n: int, dtype: torch.dtype,
-                        device: torch.device) -> tuple[bool, torch.Tensor]:
-    """``(True, D)`` with ``D`` ``(K, O)`` real when every observable is diagonal, else
-    ``(False, M)`` with ``M`` ``(O, K, K)``; remembered per observables, dtype and device."""
+                        device: torch.device) -> Observables:
+    """``(True, D, 2Dᵀ)`` with ``D`` ``(K, O)`` real when every observable is diagonal, else
+    ``(False, M, None)`` with ``M`` ``(O, K, K)``; remembered per observables, dtype and
+    device."""
     key = (observables, n, dtype, device)
     found = _OBSERVABLES.get(key)
     if found is None:
@@ -275,155 +298,155 @@ def observable_matrices(observables: tuple[AnyObservable, ...], n: int, dtype: t
         eye = torch.eye(k, dtype=torch.complex128).reshape((2,) * n + (k,))
         mats = torch.stack([observable_apply(eye, o).reshape(k, k) for o in observables])
         diagonal = bool((mats - torch.diag_embed(mats.diagonal(0, -2, -1))).abs().max() == 0)
-        found = (True, mats.diagonal(0, -2, -1).real.T.to(device, _real(dtype))) if diagonal \
-            else (False, mats.to(device, dtype))
+        if diagonal:
+            d = mats.diagonal(0, -2, -1).real.to(device, _real(dtype))
+            found = (True, d.T.contiguous(), 2 * d)
+        else:
+            found = (False, mats.to(device, dtype), None)
         if len(_OBSERVABLES) > 64:
             _OBSERVABLES.clear()
         _OBSERVABLES[key] = found
     return found
 
 
-_OBSERVABLES: dict[tuple, tuple[bool, torch.Tensor]] = {}
+_OBSERVABLES: dict[tuple, Observables] = {}
 
 
 def _real(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.complex128 else torch.float32
 
 
+
 @dataclass
 class Saved:
-    """What the backward pass needs from the forward: tables, gathered factors, states."""
+    """What the backward pass needs from the forward pass."""
 
-    phases: tuple[torch.Tensor, torch.Tensor]
-    prep: list[torch.Tensor]  # per depth: the per-wire vectors after it (..., n, 2)
-    prep_gates: list[torch.Tensor]  # per depth >= 1: the gates (..., n, 2, 2)
-    product: torch.Tensor  # ψ0's gathered factors (..., K, n)
-    psi0: torch.Tensor  # (B | 1, K)
-    factors: torch.Tensor | None  # gathered layer entries (..., L, K*K, n)
-    stack: torch.Tensor | None  # F (..., L, K, K)
-    prefix: torch.Tensor | None  # P_l = F_l ⋯ F_1 (..., L, K, K)
-    psi: torch.Tensor  # (B, K)
-    applied: torch.Tensor | None  # O ψ (O, B, K) for non-diagonal observables
+    phases: tuple[torch.Tensor, torch.Tensor]  # e^{-iθλ}: shared (m_s, J), per-row (B, m_b, J)
+    tables: tuple[torch.Tensor, torch.Tensor | None]  # flat 2×2 tables: (R*4,), (B, R_b*4)
+    prep: list[torch.Tensor] = field(default_factory=list)  # wire vectors per depth (.., n*2)
+    prep_gates: torch.Tensor | None = None  # gates of depths >= 1 (.., D-1, n, 2, 2)
+    product: torch.Tensor | None = None  # ψ0's gathered factors (.., K, n)
+    psi0: torch.Tensor | None = None  # (B | 1, K)
+    factors: torch.Tensor | None = None  # gathered layer entries (.., L, K*K, n)
+    prefix: torch.Tensor | None = None  # P_l = F_l ⋯ F_1 (.., L, K, K)
+    psi: torch.Tensor | None = None  # (B | 1, K)
+    applied: torch.Tensor | None = None  # O ψ (O, B, K) for non-diagonal observables
 
 
 def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Tensor,
-            observables: tuple[bool, torch.Tensor], batch: int) -> tuple[torch.Tensor, Saved]:
+            observables: Observables, batch: int) -> tuple[torch.Tensor, Saved]:
     """``(E, saved)``: expectations ``(B, O)`` for angles ``shared`` ``(m_s,)`` and ``batched``
     ``(B, m_b)``. Plain torch operations: autograd can differentiate them too (second
     derivatives go that way)."""
     t = lay.tensors
-    phase_s = torch.exp(shared[:, None] * t["shared_lam"])
-    table_s = torch.cat([(phase_s[..., None, None] * t["shared_c"]).sum(-3), t["fixed"]])
-    phase_b = torch.exp(batched[..., None] * t["batched_lam"])
+    phase_s = torch.exp(shared.unsqueeze(-1) * t["shared_lam"])
+    table_s = torch.cat([(phase_s.unsqueeze(-2) @ t["shared_c"]).view(-1), t["fixed"]])
+    phase_b = torch.exp(batched.unsqueeze(-1) * t["batched_lam"])
     table_b = None
     if lay.prep_batched or lay.layers_batched:
-        per_row = (phase_b[..., None, None] * t["batched_c"]).sum(-3)
-        table_b = torch.cat([per_row, table_s.expand(batch, *table_s.shape)], -3)
-    saved = Saved((phase_s, phase_b), [], [], torch.empty(0), torch.empty(0), None, None, None,
-                  torch.empty(0), None)
+        per_row = (phase_b.unsqueeze(-2) @ t["batched_c"]).view(batch, -1)
+        table_b = torch.cat([per_row, table_s.expand(batch, -1)], -1)
+    saved = Saved((phase_s, phase_b), (table_s, table_b))
     psi0 = _prep(prog, t, table_b if lay.prep_batched else table_s, saved)
     psi = psi0
     if prog.layers:
         table = table_b if lay.layers_batched else table_s
-        flat = table.reshape(*table.shape[:-3], -1)
-        k = 2**prog.n
-        factors = flat[..., t["kron"]].reshape(*flat.shape[:-1], len(prog.layers), k * k,
-                                                prog.n)
-        stack = factors.prod(-1).reshape(*factors.shape[:-2], k, k)
+        lead, k, depth = table.shape[:-1], 2**prog.n, len(prog.layers)
+        factors = table.index_select(-1, t["kron"]).view(*lead, depth, k * k, prog.n)
+        stack = factors.prod(-1).view(*lead, depth, k, k)
         if t["mixers"] is not None:
             stack = t["mixers"] @ stack
-        prefix = _scan(stack, reverse=False)
-        u = prefix[..., -1, :, :]
-        psi = psi0 @ u.mT if u.dim() == 2 else (u @ psi0[..., None])[..., 0]
-        saved.factors, saved.stack, saved.prefix = factors, stack, prefix
+        prefix = _scan(stack)
+        u = prefix.select(-3, -1)
+        psi = psi0 @ u.mT if u.dim() == 2 else (u @ psi0.unsqueeze(-1)).squeeze(-1)
+        saved.factors, saved.prefix = factors, prefix
     saved.psi0, saved.psi = psi0, psi
-    diagonal, mats = observables
+    diagonal, mats, _ = observables
     if diagonal:
-        out = torch.view_as_real(psi).square().sum(-1) @ mats
+        out = psi.abs().square() @ mats
     else:
         saved.applied = psi @ mats.mT
-        out = (psi.conj() * saved.applied).sum(-1).real.T
+        out = (psi.conj() * saved.applied).sum(-1).real.mT
     # Every row is the same when no angle is per-row (a batch from unused parameters).
     return (out if out.shape[0] == batch else out.expand(batch, -1)), saved
 
 
 def _prep(prog: Program, t: dict, table: torch.Tensor, saved: Saved) -> torch.Tensor:
     """``ψ0`` ``(B | 1, K)``: the per-wire chains on ``|0>``, then their Kronecker product."""
-    lead = table.shape[:-3]
-    flat = table.reshape(*lead, -1)
+    lead, n = table.shape[:-1], prog.n
     if prog.prep:
-        v = flat[..., t["prep0"]].reshape(*lead, prog.n, 2)
+        v = table.index_select(-1, t["prep0"])
         saved.prep.append(v)
-        rest = flat[..., t["prep_rest"]].reshape(*lead, len(prog.prep) - 1, prog.n, 2, 2)
-        for gates in rest.unbind(-4):
-            v = (gates * v[..., None, :]).sum(-1)
-            saved.prep_gates.append(gates)
-            saved.prep.append(v)
+        if len(prog.prep) > 1:
+            gates = table.index_select(-1, t["prep_rest"]).view(*lead, -1, n, 2, 2)
+            saved.prep_gates = gates
+            for level in gates.unbind(-4):
+                v = (level @ v.view(*lead, n, 2, 1)).view(*lead, 2 * n)
+                saved.prep.append(v)
     else:
-        v = torch.zeros(prog.n, 2, dtype=table.dtype, device=table.device)
-        v[:, 0] = 1
-    product = v.reshape(*lead, -1)[..., t["product"]].reshape(*lead, 2**prog.n, prog.n)
+        v = t["fixed"].new_zeros(2 * n)
+        v[::2] = 1
+    product = v.index_select(-1, t["product"]).view(*lead, 2**n, n)
     saved.product = product
     psi0 = product.prod(-1)
-    return psi0 if lead else psi0[None]
+    return psi0 if lead else psi0.unsqueeze(0)
 
 
-def _scan(stack: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """Inclusive products along the layer axis ``-3``: ``F_l ⋯ F_1`` (or, ``reverse``,
-    ``F_L ⋯ F_l``) for every ``l``, in ``⌈log2 L⌉`` batched products (Hillis–Steele)."""
+def _scan(stack: torch.Tensor) -> torch.Tensor:
+    """Inclusive products along the layer axis ``-3``, ``F_l ⋯ F_1`` for every ``l``, in
+    ``⌈log2 L⌉`` batched products (Hillis–Steele)."""
     x, d, depth = stack, 1, stack.shape[-3]
     while d < depth:
-        if reverse:
-            x = torch.cat([x[..., d:, :, :] @ x[..., :-d, :, :], x[..., -d:, :, :]], -3)
-        else:
-            x = torch.cat([x[..., :d, :, :], x[..., d:, :, :] @ x[..., :-d, :, :]], -3)
+        x = torch.cat([x.narrow(-3, 0, d), x.narrow(-3, d, depth - d) @ x.narrow(-3, 0, depth - d)],
+                      -3)
         d *= 2
     return x
 
 
-def _others(v: torch.Tensor) -> torch.Tensor:
-    """Products over the last axis leaving one entry out: ``out_j = Π_{i≠j} v_i`` (no
-    division, so zero entries are fine)."""
-    if v.shape[-1] == 1:
-        return torch.ones_like(v)
-    ones = torch.ones_like(v[..., :1])
-    left = torch.cat([ones, v[..., :-1].cumprod(-1)], -1)
-    right = torch.cat([v[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], -1)
+def _others(values: torch.Tensor, source: torch.Tensor, index: torch.Tensor | None
+            ) -> torch.Tensor:
+    """``out_j = Π_{i≠j} values_i`` over the last axis of ``values`` (gathered from ``source``
+    by a leave-one-out ``index`` when there is one, else by two cumulative products; never
+    by division, so zero entries are fine)."""
+    n = values.shape[-1]
+    if index is not None:
+        return source.index_select(-1, index).view(*values.shape, n - 1).prod(-1)
+    ones = torch.ones_like(values.narrow(-1, 0, 1))
+    left = torch.cat([ones, values.narrow(-1, 0, n - 1).cumprod(-1)], -1)
+    right = torch.cat([values.narrow(-1, 1, n - 1).flip(-1).cumprod(-1).flip(-1), ones], -1)
     return left * right
 
 
 def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
-             observables: tuple[bool, torch.Tensor], batch: int
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients ``(∂L/∂shared, ∂L/∂batched)`` of ``L = Σ grad_out · E``, in closed form: the
-    adjoint method on dense matrices (prefix and suffix products of the layers), then the
-    Kronecker products and the Fourier terms differentiated by hand."""
-    diagonal, mats = observables
+             observables: Observables, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients ``(∂L/∂shared, ∂L/∂batched)`` of ``L = Σ grad_out · E`` in closed form: the
+    adjoint method on dense matrices, then the Kronecker products and the Fourier terms
+    differentiated by hand."""
+    diagonal, _, twice = observables
     psi = saved.psi
-    if psi.shape[0] != grad_out.shape[0]:
+    if psi.shape[0] != grad_out.shape[0]:  # type: ignore[union-attr]
         grad_out = grad_out.sum(0, keepdim=True)
     if diagonal:
-        g_psi = 2 * psi * (grad_out.to(mats.dtype) @ mats.T)
+        g_psi = psi * (grad_out @ twice)
     else:
-        g_psi = 2 * torch.einsum("bo,obk->bk", grad_out.to(psi.dtype), saved.applied)
-    table_grads = _TableGrads(lay, batch, psi.dtype, psi.device, prog)
-    g_psi0 = g_psi
+        g_psi = 2 * (grad_out.mT.unsqueeze(-1) * saved.applied).sum(0)
+    grads = _TableGrads(prog, lay, batch, psi)  # type: ignore[arg-type]
     if prog.layers:
-        g_psi0 = _layer_grads(prog, lay, saved, g_psi, table_grads)
-    _prep_grads(prog, lay, saved, g_psi0, table_grads)
-    return table_grads.angles(saved.phases)
+        g_psi = _layer_grads(prog, lay, saved, g_psi, grads)
+    _prep_grads(prog, lay, saved, g_psi, grads)
+    return grads.angles(saved.phases)
 
 
 class _TableGrads:
-    """Accumulates ``∂L/∂T`` for the shared table and the per-row one."""
+    """Accumulates ``∂L/∂T`` for the shared table and the per-row one, then turns them into
+    angle gradients."""
 
-    def __init__(self, lay: Layout, batch: int, dtype: torch.dtype, device: torch.device,
-                 prog: Program):
+    def __init__(self, prog: Program, lay: Layout, batch: int, like: torch.Tensor):
         self.lay, self.batch = lay, batch
-        self.n_s = (len(lay.shared) + prog.identity + 1 - len(prog.steps)) * 4
         self.n_b = len(lay.batched) * 4
-        self.g_s = torch.zeros(self.n_s, dtype=dtype, device=device)
-        self.g_b = torch.zeros(batch, self.n_b + self.n_s, dtype=dtype, device=device) \
+        n_s = (len(lay.shared) + prog.identity + 1 - len(prog.steps)) * 4
+        self.g_s = like.new_zeros(n_s)
+        self.g_b = like.new_zeros(batch, self.n_b + n_s) \
             if lay.prep_batched or lay.layers_batched else None
 
     def add(self, is_batched: bool, index: torch.Tensor, values: torch.Tensor) -> None:
@@ -435,44 +458,39 @@ class _TableGrads:
     def angles(self, phases: tuple[torch.Tensor, torch.Tensor]
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """``∂L/∂θ = Re Σ_k conj(∂L/∂T)·(−iλ_k) e^{−iθλ_k} C_k`` for both tables."""
-        g_s, t = self.g_s, self.lay.tensors
-        per_row = None
+        g_s, t, m_s = self.g_s, self.lay.tensors, len(self.lay.shared)
         if self.g_b is not None:
             g_s = g_s + self.g_b[:, self.n_b:].sum(0)
-            per_row = self.g_b[:, :self.n_b]
-        m_s = len(self.lay.shared)
-        g = g_s[:m_s * 4].reshape(m_s, 1, 2, 2).conj()
-        shared = ((g * t["shared_dc"]).sum((-1, -2)) * phases[0]).sum(-1).real
-        m_b = len(self.lay.batched)
-        if per_row is None:
-            return shared, torch.zeros_like(phases[1].real[..., 0])
-        g = per_row.reshape(self.batch, m_b, 1, 2, 2).conj()
-        return shared, ((g * t["batched_dc"]).sum((-1, -2)) * phases[1]).sum(-1).real
+        g = g_s[:m_s * 4].view(m_s, 1, 4).conj() @ t["shared_dc"]
+        shared = (g.squeeze(-2) * phases[0]).sum(-1).real
+        if self.g_b is None or not self.n_b:
+            return shared, phases[1].real.sum(-1) * 0
+        g = self.g_b[:, :self.n_b].reshape(self.batch, -1, 1, 4).conj() @ t["batched_dc"]
+        return shared, (g.squeeze(-2) * phases[1]).sum(-1).real
 
 
 def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
                  grads: _TableGrads) -> torch.Tensor:
     """Table gradients of the layers; returns ``∂L/∂ψ0``."""
-    t, stack, prefix = lay.tensors, saved.stack, saved.prefix
-    u = prefix[..., -1, :, :]  # type: ignore[index]
+    t, prefix, psi0 = lay.tensors, saved.prefix, saved.psi0
+    u = prefix.select(-3, -1)  # type: ignore[union-attr]
     if u.dim() == 2:
-        g_u = g_psi.T @ saved.psi0.conj()
+        g_u = g_psi.mT @ psi0.conj()  # type: ignore[union-attr]
         g_psi0 = g_psi @ u.conj()
     else:
-        g_u = g_psi[:, :, None] * saved.psi0.conj()[:, None, :]
-        g_psi0 = (u.mH @ g_psi[..., None])[..., 0]
-    # ∂L/∂F_l = S_{l+1}† ∂L/∂U P_{l-1}†, with S_l = F_L ⋯ F_l and P_l = F_l ⋯ F_1.
-    suffix = _scan(stack, reverse=True)  # type: ignore[arg-type]
-    eye = torch.eye(stack.shape[-1], dtype=stack.dtype, device=stack.device)  # type: ignore[union-attr]
-    eye = eye.expand(*stack.shape[:-3], 1, *eye.shape)  # type: ignore[union-attr]
-    after = torch.cat([suffix[..., 1:, :, :], eye], -3)
-    before = torch.cat([eye, prefix[..., :-1, :, :]], -3)  # type: ignore[index]
-    g_f = after.mH @ g_u[..., None, :, :] @ before.mH
+        g_u = g_psi.unsqueeze(-1) * psi0.conj().unsqueeze(-2)  # type: ignore[union-attr]
+        g_psi0 = (u.mH @ g_psi.unsqueeze(-1)).squeeze(-1)
+    # ∂L/∂F_l = S_{l+1}† ∂L/∂U P_{l-1}† with S_{l+1} = F_L ⋯ F_{l+1} = U P_l† (every layer is
+    # unitary): no suffix products needed.
+    depth = len(prog.layers)
+    eye = t["eye"].expand(*u.shape[:-2], 1, *u.shape[-2:])
+    before = torch.cat([eye, prefix.narrow(-3, 0, depth - 1)], -3)  # type: ignore[union-attr]
+    g_f = prefix @ (u.mH @ g_u).unsqueeze(-3) @ before.mH  # type: ignore[operator]
     if t["mixers"] is not None:
         g_f = t["mixers"].mH @ g_f
-    factors = saved.factors
-    g_factors = g_f.reshape(*g_f.shape[:-2], -1, 1) * _others(factors).conj()  # type: ignore[arg-type]
-    grads.add(lay.layers_batched, t["kron"], g_factors)
+    factors, table = saved.factors, saved.tables[int(lay.layers_batched)]
+    others = _others(factors, table, t["kron_others"])  # type: ignore[arg-type]
+    grads.add(lay.layers_batched, t["kron"], g_f.flatten(-2).unsqueeze(-1) * others.conj())
     return g_psi0
 
 
@@ -481,20 +499,19 @@ def _prep_grads(prog: Program, lay: Layout, saved: Saved, g_psi0: torch.Tensor,
     """Table gradients of the product-state preparation from ``∂L/∂ψ0``."""
     if not prog.prep:
         return
-    t, product = lay.tensors, saved.product
+    t, n = lay.tensors, prog.n
     if not lay.prep_batched:
         g_psi0 = g_psi0.sum(0)
-    g_product = g_psi0[..., None] * _others(product).conj()
-    lead = g_product.shape[:-2]
-    g_v = torch.zeros(*lead, prog.n * 2, dtype=g_psi0.dtype, device=g_psi0.device)
-    g_v.index_add_(-1, t["product"], g_product.reshape(*lead, -1))
-    g_v = g_v.reshape(*lead, prog.n, 2)
-    gate_grads = []
-    for d in range(len(prog.prep) - 1, 0, -1):
-        gates, v_in = saved.prep_gates[d - 1], saved.prep[d - 1]
-        gate_grads.append(g_v[..., :, None] * v_in.conj()[..., None, :])
-        g_v = (gates.conj() * g_v[..., :, None]).sum(-2)
-    if gate_grads:
-        stacked = torch.stack(gate_grads[::-1], -4)
-        grads.add(lay.prep_batched, t["prep_rest"], stacked)
+    lead = g_psi0.shape[:-1]
+    others = _others(saved.product, saved.prep[-1], t["product_others"])  # type: ignore[arg-type]
+    g_v = g_psi0.new_zeros(*lead, 2 * n).index_add_(
+        -1, t["product"], (g_psi0.unsqueeze(-1) * others.conj()).flatten(-2))
+    if saved.prep_gates is not None:
+        gate_grads = []
+        for d in range(len(prog.prep) - 1, 0, -1):
+            gates, v_in = saved.prep_gates.select(-4, d - 1), saved.prep[d - 1]
+            g_col = g_v.view(*lead, n, 2, 1)
+            gate_grads.append(g_col @ v_in.view(*lead, n, 1, 2).conj())
+            g_v = (gates.mH @ g_col).view(*lead, 2 * n)
+        grads.add(lay.prep_batched, t["prep_rest"], torch.stack(gate_grads[::-1], -4))
     grads.add(lay.prep_batched, t["prep0"], g_v)
