@@ -537,6 +537,119 @@ def _deeper(rule: Callable) -> Callable:
     return rule
 
 
+class Stacked(Mapping[str, torch.Tensor]):
+    """Parameters stacked along the last axis of tensors: ``Stacked((names, tensor), ...)``
+    maps ``names[i]`` to ``tensor[..., i]``.
+
+    What :class:`qdl.nn.QuantumLayer` passes to :func:`expval` (its weights, then its input
+    features): a small circuit then reads all its angles with one gather per tensor instead
+    of one tensor per name, which on a few qubits costs more than the simulation.
+
+    Raises:
+        QDLError: if a tensor's last axis does not match its names, or a name repeats.
+
+    >>> p = Stacked((["a", "b"], torch.tensor([0.1, 0.2])))
+    >>> list(p), round(float(p["b"]), 3)
+    (['a', 'b'], 0.2)
+    """
+
+    def __init__(self, *groups: tuple[Sequence[str], torch.Tensor]):
+        self.groups = tuple((tuple(names), t) for names, t in groups)
+        self.where: dict[str, tuple[int, int]] = {}
+        for g, (names, t) in enumerate(self.groups):
+            if not isinstance(t, torch.Tensor) or t.dim() == 0 or t.shape[-1] != len(names):
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise QDLError(f"Stacked: a tensor of shape (..., {len(names)}) is needed for "
+                               f"the names {list(names)}, got {got}")
+            for i, name in enumerate(names):
+                if name in self.where:
+                    raise QDLError(f"Stacked: parameter {name!r} is given twice")
+                self.where[name] = (g, i)
+        self._values: dict[str, torch.Tensor] | None = None
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if self._values is None:
+            # One unbind per tensor when every value is wanted (the general simulator).
+            self._values = {n: v for names, t in self.groups
+                            for n, v in zip(names, t.unbind(-1), strict=True)}
+        return self._values[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.where)
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+
+def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Stacked,
+                   dtype: torch.dtype, device: torch.device | str | None
+                   ) -> torch.Tensor | None:
+    """:class:`DenseExpval` fed straight from stacked tensors, skipping the per-name binding;
+    ``None`` (the general path then runs, and reports any error) unless the circuit is dense,
+    every angle is a bare parameter name, and the tensors are finite, real, on one device,
+    with one batch shape."""
+    prog = dense.program(circuit)
+    if prog is None or set(params) != set(circuit.parameters):
+        return None
+    tensors = [t for _, t in params.groups]
+    shapes = {t.shape[:-1] for t in tensors if t.dim() > 1}
+    devices = {t.device for t in tensors} | ({torch.device(device)} if device else set())
+    if len(shapes) > 1 or len(devices) > 1 or not all(
+            t.dtype in (torch.float32, torch.float64) for t in tensors):
+        return None
+    batch_shape = shapes.pop() if shapes else ()
+    batch = math.prod(batch_shape)
+    if batch * 2**prog.n * 64 > dense.DENSE_BYTES:
+        return None
+    feed = _stacked_feed(prog, params, dtype, tensors[0].device if tensors else None)
+    if feed is None or prog.work(batch, feed[0].layers_batched) > dense.DENSE_WORK:
+        return None
+    real = REAL[dtype]
+    flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 1 else t.to(real)
+            for t in tensors]
+    if not all(bool(torch.isfinite(t).all()) for t in flat):
+        return None
+    lay, index_s, index_b = feed
+    shared = torch.cat([t for t in flat if t.dim() == 1]).index_select(0, index_s)
+    rows = [t for t in flat if t.dim() == 2]
+    batched = torch.cat(rows, -1).index_select(-1, index_b) if rows else \
+        shared.new_zeros(batch, 0)
+    found = dense.observable_matrices(obs, prog.n, dtype, shared.device)
+    out = DenseExpval.apply((prog, lay, found, batch), shared, batched)
+    return out.reshape(*batch_shape, len(obs))
+
+
+def _stacked_feed(prog: dense.Program, params: Stacked, dtype: torch.dtype,
+                  device: torch.device | None) -> tuple | None:
+    """The layout and the gathers from stacked tensors to the program's angles (cached)."""
+    key = ("stacked", tuple(n for n, _ in params.groups),
+           tuple(t.dim() > 1 for _, t in params.groups), dtype, device)
+    if key in prog.layouts:
+        return prog.layouts[key]
+    names = []
+    for step in prog.steps:
+        angle = step.op.params[0]
+        if not isinstance(angle, Sym):
+            return None
+        names.append(angle.name)
+    # Positions in the shared vector (1-D tensors concatenated) and in the per-row one.
+    offsets, start = {False: {}, True: {}}, {False: 0, True: 0}
+    for g, (group, t) in enumerate(params.groups):
+        offsets[t.dim() > 1][g] = start[t.dim() > 1]
+        start[t.dim() > 1] += len(group)
+    position, batched = [], []
+    for name in names:
+        g, i = params.where[name]
+        is_b = params.groups[g][1].dim() > 1
+        position.append(offsets[is_b][g] + i)
+        batched.append(is_b)
+    lay = dense.layout(prog, tuple(batched), dtype, device)  # type: ignore[arg-type]
+    index_s = torch.tensor([position[i] for i in lay.shared], dtype=torch.long, device=device)
+    index_b = torch.tensor([position[i] for i in lay.batched], dtype=torch.long, device=device)
+    prog.layouts[key] = (lay, index_s, index_b)
+    return prog.layouts[key]
+
+
 def expval(
     circuit: Circuit,
     observables: Sequence[str] | str,
@@ -589,6 +702,13 @@ def expval(
     """
     method = _choose_method(diff_method, shots, noise, backend)
     obs = tuple(parse_observables(observables, circuit.n_qubits))
+    if isinstance(params, Stacked) and method is DiffMethod.ADJOINT and backend is None \
+            and shots is None and noise is None and initial_state is None \
+            and chunk_size is None:
+        adapt_threads()
+        out = _dense_stacked(circuit, obs, params, dtype, device)
+        if out is not None:
+            return out
     if backend is not None and not all(isinstance(o, Observable) for o in obs):
         raise QDLError("an external backend measures Pauli sums only; write the observable "
                        "as a Pauli sum, or simulate with QDL (no backend)")

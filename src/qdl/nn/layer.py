@@ -13,7 +13,7 @@ from torch import nn
 
 from qdl.circuit import Circuit
 from qdl.errors import QDLError
-from qdl.grad import Backend, DiffMethod, expval
+from qdl.grad import Backend, DiffMethod, Stacked, expval
 from qdl.noise import NoiseModel
 from qdl.observables import parse_observables
 from qdl.sim import REAL, check_dtype
@@ -98,8 +98,8 @@ class QuantumLayer(nn.Module):
         """Outputs ``(*batch, len(observables))`` for features ``x`` of shape
         ``(*batch, len(inputs))`` (no argument when the layer has no inputs), or for states
         ``x`` of shape ``(*batch, 2**n)`` with ``state_input``."""
-        # unbind is one autograd node for all weights; indexing would be one per weight.
-        params = dict(zip(self.weight_names, self.weights.unbind(), strict=True))
+        # Stacked: the simulator reads the weights (and features) as whole tensors.
+        params = Stacked((self.weight_names, self.weights))
         dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
         if self.state_input:
             if x is None:
@@ -115,7 +115,7 @@ class QuantumLayer(nn.Module):
                 raise QDLError(f"QuantumLayer expects features of shape (..., "
                                f"{len(self.input_names)}) for inputs {self.input_names}, "
                                f"got {got}")
-            params.update(zip(self.input_names, x.unbind(-1), strict=True))
+            params = Stacked((self.weight_names, self.weights), (self.input_names, x))
         return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
                       dtype=dtype, shots=self.shots, device=self.weights.device,
                       noise=self.noise, backend=self.backend)

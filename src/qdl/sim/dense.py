@@ -36,6 +36,7 @@ from qdl.sim.measure import observable_apply
 
 DENSE_QUBITS = 6  # largest register simulated densely (python -m benchmarks.dense)
 DENSE_WORK = 2**24  # largest estimated complex multiply-adds of one dense evaluation
+DENSE_BYTES = 2**26  # largest batch of states (with working copies) run without chunking
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Program:
 
     def work(self, batch: int, batched_layers: bool) -> float:
         """Estimated complex multiply-adds of one forward and backward pass."""
-        k, depth = 2**self.n, len(self.layers)
+        k, depth = 2**self.n, len(self.layers) + len(self.prep)
         scan = depth * k**3 * (2 * math.ceil(math.log2(depth + 1)) + 4)
         return scan * (batch if batched_layers else 1) + 4 * batch * k * k
 
@@ -187,12 +188,21 @@ class Layout:
         rows_s: table row of every gate id in the shared table (``-1``: per-row gate).
         rows_b: table row of every gate id in the per-row table (per-row gates first, then
             the shared table).
+        prep_depth: depths of the program's preparation kept as such: trailing depths of
+            shared gates become layers when the layers are shared (one 2**n matrix more is
+            cheaper than a per-row 2×2 chain and its gradient).
+        depth: layers (those moved from the preparation first).
+        per_row_only: the per-row table holds the per-row gates only (no shared gate is read
+            per row).
     """
 
     shared: tuple[int, ...]
     batched: tuple[int, ...]
+    prep_depth: int
+    depth: int
     prep_batched: bool
     layers_batched: bool
+    per_row_only: bool
     tensors: dict[str, torch.Tensor | None]
 
 
@@ -219,9 +229,20 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     rows_b[list(per_row)] = np.arange(len(per_row))
     is_b = np.zeros(n_ids, dtype=bool)
     is_b[list(per_row)] = True
-    prep_b = bool(is_b[np.array(prog.prep, dtype=int)].any()) if prog.prep else False
-    layers_b = bool(is_b[np.array(prog.layers, dtype=int)].any()) if prog.layers else False
     n, k = prog.n, 2**prog.n
+    prep = np.array(prog.prep, dtype=int).reshape(-1, n)
+    cells = np.array(prog.layers, dtype=int).reshape(-1, n)
+    mixer_list = list(prog.mixers)
+    level_b = is_b[prep].any(axis=1)
+    layers_b = bool(is_b[cells].any())
+    if not layers_b:
+        keep = int(np.nonzero(level_b)[0].max()) + 1 if level_b.any() else 0
+        cells = np.concatenate([prep[keep:], cells])
+        mixer_list = [None] * (len(prep) - keep) + mixer_list
+        prep = prep[:keep]
+    prep_b = bool(level_b[:len(prep)].any())
+    read = [prep] * prep_b + [cells] * layers_b
+    per_row_only = all(is_b[r].all() for r in read)
     bits = (np.arange(k)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1  # (K, n)
 
     def as_index(a: np.ndarray) -> torch.Tensor:
@@ -240,7 +261,6 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     t["fixed"] = torch.as_tensor(fixed.reshape(-1), dtype=dtype, device=device)
     t["eye"] = torch.eye(k, dtype=dtype, device=device)
     rows = rows_b if prep_b else rows_s
-    prep = np.array(prog.prep, dtype=int).reshape(-1, n)
     if len(prep):
         # Depth 0 acts on |0>: only the first column of its gates is read.
         t["prep0"] = as_index(4 * rows[prep[0]][:, None] + 2 * np.arange(2)[None, :])
@@ -248,14 +268,13 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     product = 2 * np.arange(n)[None, :] + bits  # (K, n) into the wires' vectors (n, 2)
     t["product"], t["product_others"] = as_index(product), _leave_one_out(product, device)
     rows = rows_b if layers_b else rows_s
-    cells = np.array(prog.layers, dtype=int).reshape(-1, n)
     pattern = 2 * bits[:, None, :] + bits[None, :, :]  # (K, K, n): entry (r, c) per wire
     kron = 4 * rows[cells][:, None, None, :] + pattern[None]
     t["kron"], t["kron_others"] = as_index(kron), _leave_one_out(kron, device)
-    mixers = [np.eye(k) if m is None else m for m in prog.mixers]
+    mixers = [np.eye(k) if m is None else m for m in mixer_list]
     t["mixers"] = torch.as_tensor(np.array(mixers), dtype=dtype, device=device) if any(
-        m is not None for m in prog.mixers) else None
-    return Layout(shared, per_row, prep_b, layers_b, t)
+        m is not None for m in mixer_list) else None
+    return Layout(shared, per_row, len(prep), len(cells), prep_b, layers_b, per_row_only, t)
 
 
 OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products by cumprod)
@@ -344,14 +363,15 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
     phase_b = torch.exp(batched.unsqueeze(-1) * t["batched_lam"])
     table_b = None
     if lay.prep_batched or lay.layers_batched:
-        per_row = (phase_b.unsqueeze(-2) @ t["batched_c"]).view(batch, -1)
-        table_b = torch.cat([per_row, table_s.expand(batch, -1)], -1)
+        table_b = (phase_b.unsqueeze(-2) @ t["batched_c"]).view(batch, -1)
+        if not lay.per_row_only:
+            table_b = torch.cat([table_b, table_s.expand(batch, -1)], -1)
     saved = Saved((phase_s, phase_b), (table_s, table_b))
-    psi0 = _prep(prog, t, table_b if lay.prep_batched else table_s, saved)
+    psi0 = _prep(prog.n, lay, table_b if lay.prep_batched else table_s, saved)
     psi = psi0
-    if prog.layers:
+    if lay.depth:
         table = table_b if lay.layers_batched else table_s
-        lead, k, depth = table.shape[:-1], 2**prog.n, len(prog.layers)
+        lead, k, depth = table.shape[:-1], 2**prog.n, lay.depth
         factors = table.index_select(-1, t["kron"]).view(*lead, depth, k * k, prog.n)
         stack = factors.prod(-1).view(*lead, depth, k, k)
         if t["mixers"] is not None:
@@ -371,13 +391,13 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
     return (out if out.shape[0] == batch else out.expand(batch, -1)), saved
 
 
-def _prep(prog: Program, t: dict, table: torch.Tensor, saved: Saved) -> torch.Tensor:
+def _prep(n: int, lay: Layout, table: torch.Tensor, saved: Saved) -> torch.Tensor:
     """``ψ0`` ``(B | 1, K)``: the per-wire chains on ``|0>``, then their Kronecker product."""
-    lead, n = table.shape[:-1], prog.n
-    if prog.prep:
+    lead, t = table.shape[:-1], lay.tensors
+    if lay.prep_depth:
         v = table.index_select(-1, t["prep0"])
         saved.prep.append(v)
-        if len(prog.prep) > 1:
+        if lay.prep_depth > 1:
             gates = table.index_select(-1, t["prep_rest"]).view(*lead, -1, n, 2, 2)
             saved.prep_gates = gates
             for level in gates.unbind(-4):
@@ -431,7 +451,7 @@ def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
     else:
         g_psi = 2 * (grad_out.mT.unsqueeze(-1) * saved.applied).sum(0)
     grads = _TableGrads(prog, lay, batch, psi)  # type: ignore[arg-type]
-    if prog.layers:
+    if lay.depth:
         g_psi = _layer_grads(prog, lay, saved, g_psi, grads)
     _prep_grads(prog, lay, saved, g_psi, grads)
     return grads.angles(saved.phases)
@@ -446,7 +466,7 @@ class _TableGrads:
         self.n_b = len(lay.batched) * 4
         n_s = (len(lay.shared) + prog.identity + 1 - len(prog.steps)) * 4
         self.g_s = like.new_zeros(n_s)
-        self.g_b = like.new_zeros(batch, self.n_b + n_s) \
+        self.g_b = like.new_zeros(batch, self.n_b + (0 if lay.per_row_only else n_s)) \
             if lay.prep_batched or lay.layers_batched else None
 
     def add(self, is_batched: bool, index: torch.Tensor, values: torch.Tensor) -> None:
@@ -459,7 +479,7 @@ class _TableGrads:
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """``∂L/∂θ = Re Σ_k conj(∂L/∂T)·(−iλ_k) e^{−iθλ_k} C_k`` for both tables."""
         g_s, t, m_s = self.g_s, self.lay.tensors, len(self.lay.shared)
-        if self.g_b is not None:
+        if self.g_b is not None and not self.lay.per_row_only:
             g_s = g_s + self.g_b[:, self.n_b:].sum(0)
         g = g_s[:m_s * 4].view(m_s, 1, 4).conj() @ t["shared_dc"]
         shared = (g.squeeze(-2) * phases[0]).sum(-1).real
@@ -482,7 +502,7 @@ def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
         g_psi0 = (u.mH @ g_psi.unsqueeze(-1)).squeeze(-1)
     # ∂L/∂F_l = S_{l+1}† ∂L/∂U P_{l-1}† with S_{l+1} = F_L ⋯ F_{l+1} = U P_l† (every layer is
     # unitary): no suffix products needed.
-    depth = len(prog.layers)
+    depth = lay.depth
     eye = t["eye"].expand(*u.shape[:-2], 1, *u.shape[-2:])
     before = torch.cat([eye, prefix.narrow(-3, 0, depth - 1)], -3)  # type: ignore[union-attr]
     g_f = prefix @ (u.mH @ g_u).unsqueeze(-3) @ before.mH  # type: ignore[operator]
@@ -497,7 +517,7 @@ def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
 def _prep_grads(prog: Program, lay: Layout, saved: Saved, g_psi0: torch.Tensor,
                 grads: _TableGrads) -> None:
     """Table gradients of the product-state preparation from ``∂L/∂ψ0``."""
-    if not prog.prep:
+    if not lay.prep_depth:
         return
     t, n = lay.tensors, prog.n
     if not lay.prep_batched:
@@ -508,7 +528,7 @@ def _prep_grads(prog: Program, lay: Layout, saved: Saved, g_psi0: torch.Tensor,
         -1, t["product"], (g_psi0.unsqueeze(-1) * others.conj()).flatten(-2))
     if saved.prep_gates is not None:
         gate_grads = []
-        for d in range(len(prog.prep) - 1, 0, -1):
+        for d in range(lay.prep_depth - 1, 0, -1):
             gates, v_in = saved.prep_gates.select(-4, d - 1), saved.prep[d - 1]
             g_col = g_v.view(*lead, n, 2, 1)
             gate_grads.append(g_col @ v_in.view(*lead, n, 1, 2).conj())
