@@ -589,7 +589,7 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
     every angle is a bare parameter name, and the tensors are finite, real, on one device,
     with one batch shape."""
     prog = dense.program(circuit)
-    if prog is None or set(params) != set(circuit.parameters):
+    if prog is None:
         return None
     tensors = [t for _, t in params.groups]
     shapes = {t.shape[:-1] for t in tensors if t.dim() > 1}
@@ -601,14 +601,12 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
     batch = math.prod(batch_shape)
     if batch * 2**prog.n * 64 > dense.DENSE_BYTES:
         return None
-    feed = _stacked_feed(prog, params, dtype, tensors[0].device if tensors else None)
+    feed = _stacked_feed(circuit, prog, params, dtype, tensors[0].device if tensors else None)
     if feed is None or prog.work(batch, feed[0].layers_batched) > dense.DENSE_WORK:
         return None
     real = REAL[dtype]
     flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 1 else t.to(real)
             for t in tensors]
-    if not all(bool(torch.isfinite(t).all()) for t in flat):
-        return None
     lay, index_s, index_b = feed
     shared = torch.cat([t for t in flat if t.dim() == 1]).index_select(0, index_s)
     rows = [t for t in flat if t.dim() == 2]
@@ -616,16 +614,20 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
         shared.new_zeros(batch, 0)
     found = dense.observable_matrices(obs, prog.n, dtype, shared.device)
     out = DenseExpval.apply((prog, lay, found, batch), shared, batched)
-    return out.reshape(*batch_shape, len(obs))
+    # A NaN or infinite angle reaches every output of its row: one check here, and the
+    # general path then names the parameter.
+    return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
 
 
-def _stacked_feed(prog: dense.Program, params: Stacked, dtype: torch.dtype,
+def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype: torch.dtype,
                   device: torch.device | None) -> tuple | None:
     """The layout and the gathers from stacked tensors to the program's angles (cached)."""
     key = ("stacked", tuple(n for n, _ in params.groups),
            tuple(t.dim() > 1 for _, t in params.groups), dtype, device)
     if key in prog.layouts:
         return prog.layouts[key]
+    if set(params) != set(circuit.parameters):
+        return None  # the general path says which names are wrong
     names = []
     for step in prog.steps:
         angle = step.op.params[0]
