@@ -13,6 +13,7 @@ from conftest import BATCHES
 import qdl
 from qdl import Circuit, QDLError
 from qdl.expr import Sym, func
+from qdl.grad import Stacked, expval
 
 METHODS = ["backprop", "adjoint", "parameter-shift", "finite-diff", "best"]
 # Gradient agreement with the reference in complex128; finite-diff is itself approximate.
@@ -747,3 +748,53 @@ def test_shift_jobs_split_into_groups_when_memory_is_short(monkeypatch, rng):
     monkeypatch.setattr(qdl.sim.core, "_free_bytes", lambda device: 7.5 * per_item)
     for a, b in zip(grads(), whole, strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def _stacked_case():
+    """A 3-qubit layer circuit (embedding, rotations, ring) with weights and inputs."""
+    c = Circuit(3)
+    for i in range(3):
+        c.ry(i, f"x{i}")
+    for i in range(3):
+        c.rx(i, f"w{i}").rz(i, f"w{i + 3}")
+    c.cx(0, 1).cx(1, 2).cx(2, 0).ry(1, "w0")
+    return c, [f"w{i}" for i in range(6)], [f"x{i}" for i in range(3)]
+
+
+@pytest.mark.parametrize("batch_shape", [(), (4,), (2, 3)])
+def test_stacked_params_match_named_params(batch_shape):
+    """Stacked tensors give the values and gradients of the same parameters given by name."""
+    c, wn, xn = _stacked_case()
+    w = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(*batch_shape, 3, dtype=torch.float64, requires_grad=True)
+    obs = ["Z0", "X1 Y2"]
+    fast = expval(c, obs, Stacked((wn, w), (xn, x)), dtype=torch.complex128)
+    named = {**dict(zip(wn, w.unbind(), strict=True)), **dict(zip(xn, x.unbind(-1), strict=True))}
+    slow = expval(c, obs, named, dtype=torch.complex128, diff_method="backprop")
+    assert fast.shape == slow.shape == (*batch_shape, 2)
+    g = torch.randn_like(slow)
+    got = torch.autograd.grad((fast * g).sum(), (w, x))
+    want = torch.autograd.grad((slow * g).sum(), (w, x))
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
+    assert torch.allclose(fast, slow, atol=1e-12)
+
+
+def test_stacked_refuses_bad_shapes_and_repeats():
+    """A tensor whose last axis does not match its names, or a repeated name, is a QDLError."""
+    with pytest.raises(QDLError, match=r"\(\.\.\., 2\)"):
+        Stacked((["a", "b"], torch.zeros(3)))
+    with pytest.raises(QDLError, match="given twice"):
+        Stacked((["a"], torch.zeros(1)), (["a"], torch.zeros(1)))
+
+
+def test_stacked_errors_name_the_parameter():
+    """Non-finite or unknown stacked parameters get the general path's clear errors."""
+    c, wn, xn = _stacked_case()
+    w = torch.zeros(6, dtype=torch.float64)
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    x[1, 2] = float("nan")
+    with pytest.raises(QDLError, match="x2"):
+        expval(c, ["Z0"], Stacked((wn, w), (xn, x)))
+    with pytest.raises(QDLError, match="x2"):
+        expval(c, ["Z0"], Stacked((wn, w), ([*xn[:2], "nope"], x.nan_to_num())))

@@ -362,7 +362,7 @@ def _dense(plan: Evaluation, circuit: Circuit) -> torch.Tensor | None:
         return None
     values = [angles(s, bound)[0] for s in prog.steps]
     lay = dense.layout(prog, tuple(v.dim() > 0 for v in values), bound.dtype, bound.device)
-    if prog.work(bound.batch, lay.layers_batched) > dense.DENSE_WORK:
+    if lay is None:
         return None
     real = REAL[bound.dtype]
     shared = torch.stack([values[i] for i in lay.shared]) if lay.shared else \
@@ -602,7 +602,7 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
     if batch * 2**prog.n * 64 > dense.DENSE_BYTES:
         return None
     feed = _stacked_feed(circuit, prog, params, dtype, tensors[0].device if tensors else None)
-    if feed is None or prog.work(batch, feed[0].layers_batched) > dense.DENSE_WORK:
+    if feed is None:
         return None
     real = REAL[dtype]
     flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 1 else t.to(real)
@@ -646,6 +646,9 @@ def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype:
         position.append(offsets[is_b][g] + i)
         batched.append(is_b)
     lay = dense.layout(prog, tuple(batched), dtype, device)  # type: ignore[arg-type]
+    if lay is None:
+        prog.layouts[key] = None
+        return None
     index_s = torch.tensor([position[i] for i in lay.shared], dtype=torch.long, device=device)
     index_b = torch.tensor([position[i] for i in lay.batched], dtype=torch.long, device=device)
     prog.layouts[key] = (lay, index_s, index_b)

@@ -33,8 +33,11 @@ from qdl.observables import AnyObservable
 from qdl.sim.core import Bound, Step, apply, compile_circuit, gate_tensor, memo
 from qdl.sim.measure import observable_apply
 
-DENSE_QUBITS = 6  # largest register simulated densely (python -m benchmarks.dense)
-DENSE_WORK = 2**24  # largest estimated complex multiply-adds of one dense evaluation
+# Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32-64
+# (python -m benchmarks.dense): 2.9-4.1x faster at n=4 (L=2..64), 1.0-2.0x at n=5, 0.2-0.8x
+# at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on, so those run generally.
+DENSE_QUBITS = 5  # largest register simulated densely
+DENSE_ENTRIES = 2**22  # largest layers x 4**n (the prefix products kept for the gradient)
 DENSE_BYTES = 2**26  # largest batch of states (with working copies) run without chunking
 
 
@@ -67,11 +70,9 @@ class Program:
         """The identity's gate id."""
         return len(self.steps) + len(self.constants)
 
-    def work(self, batch: int, batched_layers: bool) -> float:
-        """Estimated complex multiply-adds of one forward and backward pass."""
-        k, depth = 2**self.n, len(self.layers) + len(self.prep)
-        # Prefix products, then two products per layer for the gradient.
-        return 3 * depth * k**3 * (batch if batched_layers else 1) + 4 * batch * k * k
+    def fits(self) -> bool:
+        """Whether the prefix products of the layers stay small (``DENSE_ENTRIES``)."""
+        return (len(self.layers) + len(self.prep)) * 4**self.n <= DENSE_ENTRIES
 
 
 def program(circuit: Circuit) -> Program | None:
@@ -85,7 +86,8 @@ def program(circuit: Circuit) -> Program | None:
     """
     if circuit.n_qubits > DENSE_QUBITS or circuit.n_qubits == 0:
         return None
-    return memo(circuit, "dense", lambda: _compile(compile_circuit(circuit), circuit.n_qubits))
+    prog = memo(circuit, "dense", lambda: _compile(compile_circuit(circuit), circuit.n_qubits))
+    return prog if prog is not None and prog.fits() else None
 
 
 def _free(step: Step) -> bool:
@@ -200,24 +202,24 @@ class Layout:
     prep_depth: int
     depth: int
     prep_batched: bool
-    layers_batched: bool
     per_row_only: bool
     tensors: dict[str, torch.Tensor | None]
 
 
 def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
-           device: torch.device) -> Layout:
+           device: torch.device) -> Layout | None:
     """The program's :class:`Layout` for gates batched as ``batched`` (one flag per
-    parameterized gate), built once per pattern, dtype and device."""
+    parameterized gate), built once per pattern, dtype and device; ``None`` when a per-row
+    gate sits after a multi-qubit gate (the layers would differ per row: slower than the
+    general simulator)."""
     key = (batched, dtype, device)
-    found = prog.layouts.get(key)
-    if found is None:
-        found = prog.layouts[key] = _make_layout(prog, batched, dtype, device)
-    return found
+    if key not in prog.layouts:
+        prog.layouts[key] = _make_layout(prog, batched, dtype, device)
+    return prog.layouts[key]
 
 
 def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
-                 device: torch.device) -> Layout:
+                 device: torch.device) -> Layout | None:
     shared = tuple(i for i, b in enumerate(batched) if not b)
     per_row = tuple(i for i, b in enumerate(batched) if b)
     n_ids = prog.identity + 1
@@ -232,16 +234,15 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     prep = np.array(prog.prep, dtype=int).reshape(-1, n)
     cells = np.array(prog.layers, dtype=int).reshape(-1, n)
     mixer_list = list(prog.mixers)
+    if is_b[cells].any():
+        return None
     level_b = is_b[prep].any(axis=1)
-    layers_b = bool(is_b[cells].any())
-    if not layers_b:
-        keep = int(np.nonzero(level_b)[0].max()) + 1 if level_b.any() else 0
-        cells = np.concatenate([prep[keep:], cells])
-        mixer_list = [None] * (len(prep) - keep) + mixer_list
-        prep = prep[:keep]
-    prep_b = bool(level_b[:len(prep)].any())
-    read = [prep] * prep_b + [cells] * layers_b
-    per_row_only = all(is_b[r].all() for r in read)
+    keep = int(np.nonzero(level_b)[0].max()) + 1 if level_b.any() else 0
+    cells = np.concatenate([prep[keep:], cells])
+    mixer_list = [None] * (len(prep) - keep) + mixer_list
+    prep = prep[:keep]
+    prep_b = bool(level_b.any())
+    per_row_only = bool(is_b[prep].all())
     bits = (np.arange(k)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1  # (K, n)
 
     def as_index(a: np.ndarray) -> torch.Tensor:
@@ -266,14 +267,14 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
         t["prep_rest"] = as_index(4 * rows[prep[1:]][..., None] + np.arange(4))
     product = 2 * np.arange(n)[None, :] + bits  # (K, n) into the wires' vectors (n, 2)
     t["product"], t["product_others"] = as_index(product), _leave_one_out(product, device)
-    rows = rows_b if layers_b else rows_s
+    rows = rows_s
     pattern = 2 * bits[:, None, :] + bits[None, :, :]  # (K, K, n): entry (r, c) per wire
     kron = 4 * rows[cells][:, None, None, :] + pattern[None]
     t["kron"], t["kron_others"] = as_index(kron), _leave_one_out(kron, device)
     mixers = [np.eye(k) if m is None else m for m in mixer_list]
     t["mixers"] = torch.as_tensor(np.array(mixers), dtype=dtype, device=device) if any(
         m is not None for m in mixer_list) else None
-    return Layout(shared, per_row, len(prep), len(cells), prep_b, layers_b, per_row_only, t)
+    return Layout(shared, per_row, len(prep), len(cells), prep_b, per_row_only, t)
 
 
 OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products by cumprod)
@@ -361,7 +362,7 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
     table_s = torch.cat([(phase_s.unsqueeze(-2) @ t["shared_c"]).view(-1), t["fixed"]])
     phase_b = torch.exp(batched.unsqueeze(-1) * t["batched_lam"])
     table_b = None
-    if lay.prep_batched or lay.layers_batched:
+    if lay.prep_batched:
         table_b = (phase_b.unsqueeze(-2) @ t["batched_c"]).view(batch, -1)
         if not lay.per_row_only:
             table_b = torch.cat([table_b, table_s.expand(batch, -1)], -1)
@@ -369,15 +370,14 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
     psi0 = _prep(prog.n, lay, table_b if lay.prep_batched else table_s, saved)
     psi = psi0
     if lay.depth:
-        table = table_b if lay.layers_batched else table_s
-        lead, k, depth = table.shape[:-1], 2**prog.n, lay.depth
-        factors = table.index_select(-1, t["kron"]).view(*lead, depth, k * k, prog.n)
-        stack = factors.prod(-1).view(*lead, depth, k, k)
+        k, depth = 2**prog.n, lay.depth
+        factors = table_s.index_select(-1, t["kron"]).view(depth, k * k, prog.n)
+        stack = factors.prod(-1).view(depth, k, k)
         if t["mixers"] is not None:
             stack = t["mixers"] @ stack
         prefix = _prefix_products(stack)
         u = prefix.select(-3, -1)
-        psi = psi0 @ u.mT if u.dim() == 2 else (u @ psi0.unsqueeze(-1)).squeeze(-1)
+        psi = psi0 @ u.mT
         saved.factors, saved.prefix = factors, prefix
     saved.psi0, saved.psi = psi0, psi
     diagonal, mats, _ = observables
@@ -466,7 +466,7 @@ class _TableGrads:
         n_s = (len(lay.shared) + prog.identity + 1 - len(prog.steps)) * 4
         self.g_s = like.new_zeros(n_s)
         self.g_b = like.new_zeros(batch, self.n_b + (0 if lay.per_row_only else n_s)) \
-            if lay.prep_batched or lay.layers_batched else None
+            if lay.prep_batched else None
 
     def add(self, is_batched: bool, index: torch.Tensor, values: torch.Tensor) -> None:
         if is_batched:
@@ -493,27 +493,20 @@ def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
     """Table gradients of the layers; returns ``∂L/∂ψ0``."""
     t, prefix, psi0 = lay.tensors, saved.prefix, saved.psi0
     u = prefix.select(-3, -1)  # type: ignore[union-attr]
-    if u.dim() == 2:
-        g_u = g_psi.mT @ psi0.conj()  # type: ignore[union-attr]
-        g_psi0 = g_psi @ u.conj()
-    else:
-        g_u = g_psi.unsqueeze(-1) * psi0.conj().unsqueeze(-2)  # type: ignore[union-attr]
-        g_psi0 = (u.mH @ g_psi.unsqueeze(-1)).squeeze(-1)
+    g_u = g_psi.mT @ psi0.conj()  # type: ignore[union-attr]
+    g_psi0 = g_psi @ u.conj()
     # ∂L/∂F_l = S_{l+1}† ∂L/∂U P_{l-1}† with S_{l+1} = F_L ⋯ F_{l+1} = U P_l† (every layer is
     # unitary): no suffix products needed.
     depth = lay.depth
     eye = t["eye"].expand(*u.shape[:-2], 1, *u.shape[-2:])
     before = torch.cat([eye, prefix.narrow(-3, 0, depth - 1)], -3)  # type: ignore[union-attr]
-    m = u.mH @ g_u
-    # One plain product for every layer when U is shared (a broadcast one is slower).
-    left = (prefix.reshape(-1, m.shape[-1]) @ m).view(prefix.shape) if m.dim() == 2 \
-        else prefix @ m.unsqueeze(-3)  # type: ignore[union-attr]
-    g_f = left @ before.mH
+    # One plain product for every layer (a broadcast one is slower).
+    k = u.shape[-1]
+    g_f = (prefix.reshape(-1, k) @ (u.mH @ g_u)).view(prefix.shape) @ before.mH  # type: ignore[union-attr]
     if t["mixers"] is not None:
         g_f = t["mixers"].mH @ g_f
-    factors, table = saved.factors, saved.tables[int(lay.layers_batched)]
-    others = _others(factors, table, t["kron_others"])  # type: ignore[arg-type]
-    grads.add(lay.layers_batched, t["kron"], g_f.flatten(-2).unsqueeze(-1) * others.conj())
+    others = _others(saved.factors, saved.tables[0], t["kron_others"])  # type: ignore[arg-type]
+    grads.add(False, t["kron"], g_f.flatten(-2).unsqueeze(-1) * others.conj())
     return g_psi0
 
 
