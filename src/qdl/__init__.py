@@ -4,10 +4,19 @@
 >>> c = qdl.Circuit(2).h(0).cx(0, 1)
 >>> round(qdl.expval(c, ["Z0 Z1"]).item(), 6)
 1.0
+
+The public names load on first use: ``import qdl`` alone does not import torch (the ``qdl``
+command prints its first line before it needs torch), and the first ``qdl.<name>`` imports
+the whole API at once, as ``import qdl`` did before. When torch is already loaded there is
+nothing to save, and ``import qdl`` imports the API right away.
 """
 
 import os
 import sys
+from importlib import import_module
+from typing import Any
+
+from qdl import converters as _converters
 
 # OpenMP threads that spin while waiting make small circuits several times slower when another
 # process shares the cores; waiting passively keeps every thread setting near the best there
@@ -16,45 +25,65 @@ import sys
 _SPINNING = "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# Importing interop registers the OpenQASM and Qiskit converters behind Circuit.from_qasm /
-# to_qasm / ... (the circuit layer cannot import interop, which sits above it).
-from qdl import interop, nn, noise, optim
-from qdl.circuit import Circuit, Op
-from qdl.errors import QDLError
-from qdl.gates import GATES
-from qdl.grad import DiffMethod, expval, expval_with_stderr, var
-from qdl.noise import NoiseModel
-from qdl.observables import Hermitian, Observable, Projector, SparseHamiltonian
-from qdl.optim import metric_tensor
-from qdl.sim import core as _core
-from qdl.sim import density_matrix, probs, sample, state
-
-# Too late for the wait policy: QDL then drops to one thread while the machine is busy
-# (qdl.sim.core.adapt_threads).
-_core.ACTIVE_WAIT = _SPINNING
-
-__all__ = [
-    "GATES",
-    "Circuit",
-    "DiffMethod",
-    "Hermitian",
-    "NoiseModel",
-    "Observable",
-    "Op",
-    "Projector",
-    "QDLError",
-    "SparseHamiltonian",
-    "density_matrix",
-    "expval",
-    "expval_with_stderr",
-    "interop",
-    "metric_tensor",
-    "nn",
-    "noise",
-    "optim",
-    "probs",
-    "sample",
-    "state",
-    "var",
-]
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (a module's own name: the module itself).
+_API = {
+    "GATES": "qdl.gates",
+    "Circuit": "qdl.circuit",
+    "DiffMethod": "qdl.grad",
+    "Hermitian": "qdl.observables",
+    "NoiseModel": "qdl.noise",
+    "Observable": "qdl.observables",
+    "Op": "qdl.circuit",
+    "Projector": "qdl.observables",
+    "QDLError": "qdl.errors",
+    "SparseHamiltonian": "qdl.observables",
+    "density_matrix": "qdl.sim",
+    "expval": "qdl.grad",
+    "expval_with_stderr": "qdl.grad",
+    "interop": "qdl.interop",
+    "metric_tensor": "qdl.optim",
+    "nn": "qdl.nn",
+    "noise": "qdl.noise",
+    "optim": "qdl.optim",
+    "probs": "qdl.sim",
+    "sample": "qdl.sim",
+    "state": "qdl.sim",
+    "var": "qdl.grad",
+}
+__all__ = sorted(_API)
+
+
+def _load_api() -> None:
+    """Import every public name (torch, the simulator; interop registers its converters)."""
+    for name, module in _API.items():
+        loaded = import_module(module)
+        globals()[name] = loaded if module == f"qdl.{name}" else getattr(loaded, name)
+    # Too late for the wait policy when torch came first: QDL then drops to one thread while
+    # the machine is busy (qdl.sim.core.adapt_threads).
+    import_module("qdl.sim.core").ACTIVE_WAIT = _SPINNING
+
+
+def __getattr__(name: str) -> Any:
+    # Module attributes that Python and tools probe for (__wrapped__, __loader__ ...) are
+    # not API: answering them must not import torch.
+    if name.startswith("__"):
+        raise AttributeError(f"module 'qdl' has no attribute {name!r}")
+    _load_api()
+    try:
+        return globals()[name]  # a public name, or a submodule the API imported (qdl.sim)
+    except KeyError:
+        raise AttributeError(f"module 'qdl' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+# Circuit.from_qasm & co. find their converters whatever was imported first: the first lookup
+# of a missing one imports the interop layer, which registers them (qdl.converters).
+_converters.LOADERS.append(lambda: import_module("qdl.interop"))
+
+if "torch" in sys.modules:
+    _load_api()

@@ -10,20 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from qdl import converters
 from qdl.errors import QDLError
 from qdl.expr import Binary, Expr, Func, Sym, as_expr, binary, func
 from qdl.gates import GATES, lookup, unitary_row
 
 MAX_QUBITS = 64
 
-# Format converters, filled in by the interop layer (qdl.interop registers them on import,
-# and ``import qdl`` imports it). The circuit layer never imports interop, which sits above
-# it: the Circuit.from_qasm / to_qasm / from_qiskit / to_qiskit conveniences look the
-# converter up here instead (dependency inversion), so the layer contract needs no exception.
+# Format converters, filled in by the interop layer (qdl.interop registers them on import;
+# qdl.converters imports it on the first lookup). The circuit layer never imports interop,
+# which sits above it: the Circuit.from_qasm / to_qasm / from_qiskit / to_qiskit conveniences
+# look the converter up here instead (dependency inversion), so the layer contract needs no
+# exception.
 CONVERTERS: dict[str, Callable[..., object]] = {}
 
 
 def _converter(name: str) -> Callable[..., object]:
+    if name not in CONVERTERS:
+        converters.load()
     try:
         return CONVERTERS[name]
     except KeyError:

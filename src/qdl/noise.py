@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from qdl import converters
 from qdl.errors import QDLError
 from qdl.gates import PAULI, lookup
 
@@ -538,6 +539,8 @@ class NoiseModel:
     def to_qiskit(self, n_qubits: int | None = None) -> Any:
         """This model as a ``qiskit_aer.noise.NoiseModel`` (see
         :func:`qdl.interop.qiskit.noise.noise_model_to_qiskit`)."""
+        if "qiskit" not in EXPORTERS:
+            converters.load()
         if "qiskit" not in EXPORTERS:
             raise QDLError("no qiskit exporter registered: import qdl.interop first")
         return EXPORTERS["qiskit"](self, n_qubits)

@@ -212,3 +212,60 @@ def test_demo_with_other_settings_does_not_reuse_the_old_runs(tmp_path, capsys):
     assert main(["demo", "--epochs", "2", "-o", out]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("qdl: error:") and "train.epochs" in err
+
+
+# `qdl train` in a real process whose output goes through one pipe (stdout and stderr, as CI
+# logs and notebooks read it), with a marker written to the same pipe when torch starts to
+# import: the order of the two says what was printed before the heavy work.
+WATCH_TORCH = """
+import sys
+
+
+class _Torch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            print("<torch import>", file=sys.stderr, flush=True)
+
+
+sys.meta_path.insert(0, _Torch())
+from qdl.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _watched(args: list[str], cwd: Path) -> tuple[int, list[str]]:
+    done = subprocess.run([sys.executable, "-c", WATCH_TORCH, *args], cwd=cwd, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return done.returncode, done.stdout.splitlines()
+
+
+def test_train_says_what_it_does_before_importing_torch(tmp_path):
+    """Through a pipe, the first line names the model, the data and the run directory, and
+    comes before torch is imported; the usual output follows."""
+    code, lines = _watched(["train", "--dataset", "moons", "--model", "logistic", "--epochs",
+                            "1", "-o", "run"], tmp_path)
+    assert code == 0, lines
+    assert lines[0] == ("qdl train: logistic model on moons (400 rows), 1 epoch, into run; "
+                        "loading torch, the data and the model ..."), lines
+    assert lines[1] == "<torch import>", lines
+    assert "run: run" in lines
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "bad.yaml"], "train.epochs"),
+    (["train", "extra.yaml"], "data.colour: unknown key"),
+    (["train", "none.yaml"], "no such config file"),
+    (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["train", "--data", "missing.csv", "--target", "y"], "no such file"),
+    (["train", "--dataset", "moons", "--qubits", "99"], "model.qubits"),
+])
+def test_config_errors_are_one_line_before_torch(args, needle, tmp_path):
+    """Without -q too, a bad config or source is the only output: one `qdl: error:` line,
+    exit status 2, and torch is never imported."""
+    _bad_csvs(tmp_path)
+    code, lines = _watched(args, tmp_path)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("qdl: error:") and needle in lines[0], lines

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qdl.cli.run import read_circuit
-from qdl.diagnostics.report import (
-    CONFIG_SUFFIXES,
-    DiagnoseConfig,
-    load_config,
-    report_circuit,
-    report_family,
-    with_overrides,
-)
 from qdl.errors import QDLError
+
+if TYPE_CHECKING:  # the diagnostics (torch) load when the command runs, not for its parser
+    from qdl.diagnostics.report import DiagnoseConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def diagnose(args: argparse.Namespace) -> None:
     """Write the report for ``qdl diagnose`` and print its path."""
+    from qdl.diagnostics.report import (
+        CONFIG_SUFFIXES,
+        DiagnoseConfig,
+        load_config,
+        report_circuit,
+        report_family,
+        with_overrides,
+    )
+
     source = Path(args.source)
     outdir = Path(args.outdir) if args.outdir else Path(f"{source.stem}_diagnose")
     overrides = {"samples": args.samples, "fidelity_samples": args.fidelity_samples,

@@ -8,18 +8,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from qdl.circuit import Circuit
+from qdl.app.choices import DIFF_METHODS, PRECISIONS
 from qdl.errors import QDLError
-from qdl.grad import DiffMethod, expval
-from qdl.models import COMPLEX_DTYPES
+
+if TYPE_CHECKING:  # torch and the simulator load when a command runs, not for its parser
+    import torch
+
+    from qdl.circuit import Circuit
 
 # --dtype means the same as in `qdl train`: the real precision of the parameters (float32 or
 # float64); the state is the matching complex dtype. The complex names are kept as aliases
 # for scripts written before the two commands agreed.
-DTYPES = {**COMPLEX_DTYPES, "complex64": torch.complex64, "complex128": torch.complex128}
+DTYPES = {**dict(zip(PRECISIONS, ("complex64", "complex128"), strict=True)),
+          "complex64": "complex64", "complex128": "complex128"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run_p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                        help="parameter value; 'theta=0.1,0.2' gives a batch (repeatable)")
     run_p.add_argument("--grad", action="store_true", help="also print d<O>/d(parameter)")
-    run_p.add_argument("--diff-method", default="best",
-                       choices=[m.value for m in DiffMethod], help="gradient method")
+    run_p.add_argument("--diff-method", default="best", choices=DIFF_METHODS,
+                       help="gradient method")
     run_p.add_argument("--shots", type=int, help="estimate from this many shots per term")
     run_p.add_argument("--seed", type=int, help="seed for shot sampling")
     run_p.add_argument("--dtype", default="float32", choices=list(DTYPES),
@@ -51,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_circuit(path: str, max_ops: int | None = None) -> Circuit:
     """The circuit of a QASM file ('-': stdin); ``max_ops`` as in ``Circuit.from_qasm``."""
+    from qdl.circuit import Circuit
+
     options = {} if max_ops is None else {"max_ops": max_ops}
     if path == "-":
         return Circuit.from_qasm(sys.stdin.read(), **options)
@@ -65,6 +70,8 @@ def read_circuit(path: str, max_ops: int | None = None) -> Circuit:
 
 
 def _parse_params(items: Sequence[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    import torch
+
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     params = {}
     for item in items:
@@ -94,8 +101,12 @@ def _check_names(circuit: Circuit, params: dict[str, torch.Tensor]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Print expectation values (and gradients) for ``qdl run``."""
+    import torch
+
+    from qdl.grad import expval
+
     circuit = read_circuit(args.file, args.max_ops)
-    dtype = DTYPES[args.dtype]
+    dtype = getattr(torch, DTYPES[args.dtype])
     params = _parse_params(args.param, dtype)
     _check_names(circuit, params)
     values = expval(circuit, args.observable, params, diff_method=args.diff_method,
@@ -122,6 +133,8 @@ def run(args: argparse.Namespace) -> None:
 
 def _digits(dtype: torch.dtype) -> int:
     """Significant digits a state of ``dtype`` carries (float32: 7, float64: 15)."""
+    import torch
+
     return 15 if dtype == torch.complex128 else 7
 
 

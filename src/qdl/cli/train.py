@@ -12,18 +12,33 @@ from pathlib import Path
 from typing import Any
 
 from qdl.app import choices
+from qdl.data.registry import check_file, dataset_info
 from qdl.errors import QDLError
 from qdl.progress import progress
 
 
-def load_app() -> Any:
-    """The application modules, imported only when a command needs them."""
+def load_config() -> Any:
+    """The run-config module (pydantic, no torch), imported only when a command needs it."""
     try:
-        from qdl.app import config, runner
+        from qdl.app import config
     except ImportError as exc:
-        raise QDLError(f'this command needs the app extra ({exc.name} is missing): '
-                       f'pip install "qdl[app]"') from None
+        raise _missing(exc) from None
+    return config
+
+
+def load_app() -> Any:
+    """The application modules (torch with them), imported only when a command needs them."""
+    config = load_config()
+    try:
+        from qdl.app import runner
+    except ImportError as exc:
+        raise _missing(exc) from None
     return config, runner
+
+
+def _missing(exc: ImportError) -> QDLError:
+    return QDLError(f'this command needs the app extra ({exc.name} is missing): '
+                    f'pip install "qdl[app]"')
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -114,28 +129,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _train(args: argparse.Namespace) -> None:
-    # Loading the application, the data and the model takes seconds on a busy machine: say
-    # so at once on a terminal (logs and pipes get the progress lines, then the results).
-    if not args.quiet and sys.stderr.isatty():
-        print("qdl train: loading the data and building the model ...", file=sys.stderr,
-              flush=True)
-    config, runner = load_app()
-    epochs = None
+    # Importing torch and loading the data and the model take seconds on a busy machine. The
+    # config is read and checked first, without torch (its errors come alone), then one line
+    # says what is about to happen: on stderr beside the progress lines, terminal or not (CI
+    # logs and notebooks read it through a pipe), before the slow part.
+    config, epochs = load_config(), None
     if args.resume:
         _check_resume_flags(args)
         run_dir, cfg, source, epochs = Path(args.resume), None, "resumed", args.epochs
     else:
-        base = config.read_config(args.config) if args.config else {}
-        section = base.get("data") if isinstance(base.get("data"), dict) else {}
-        # A source given on the command line replaces the config file's source.
-        if args.data is not None:
-            section.pop("name", None)
-        if args.dataset is not None:
-            section.pop("csv", None)
-        raw = config.merge(base, _overrides(args))
-        cfg = config.validate(raw, args.config or "command line")
+        cfg = _run_config(config, args)
         run_dir = Path(args.out) if args.out else _default_dir(cfg)
         source = str(run_dir)
+    if not args.quiet:
+        print(f"qdl train: {_plan(cfg, run_dir, args)}", file=sys.stderr, flush=True)
+    _, runner = load_app()
     with _progress(args.quiet) as bar:
         try:
             result = runner.train_run(cfg, run_dir, resume=bool(args.resume), epochs=epochs,
@@ -145,6 +153,49 @@ def _train(args: argparse.Namespace) -> None:
                   f"qdl train --resume {run_dir}", file=sys.stderr)
             raise
     _print_result(result, run_dir, source)
+
+
+def _run_config(config: Any, args: argparse.Namespace) -> Any:
+    """The checked config of a new run: the config file, if any, updated by the flags; its
+    data source must exist (checked without loading it)."""
+    base = config.read_config(args.config) if args.config else {}
+    section = base.get("data") if isinstance(base.get("data"), dict) else {}
+    # A source given on the command line replaces the config file's source.
+    if args.data is not None:
+        section.pop("name", None)
+    if args.dataset is not None:
+        section.pop("csv", None)
+    raw = config.merge(base, _overrides(args))
+    cfg = config.validate(raw, args.config or "command line")
+    if cfg.data.name is not None:
+        dataset_info(cfg.data.name)
+    else:
+        check_file(cfg.data.csv)
+    return cfg
+
+
+def _plan(cfg: Any, run_dir: Path, args: argparse.Namespace) -> str:
+    """What ``qdl train`` is about to do, in one line (after ``qdl train: ``).
+
+    >>> from qdl.app.config import validate
+    >>> args = argparse.Namespace(ddp=1, epochs=None)
+    >>> _plan(validate({"data": {"name": "iris", "max_samples": 100}}), Path("run"), args)
+    'hybrid model on iris (100 of 150 rows), 30 epochs, into run; loading torch, ...'
+    """
+    processes = f" in {args.ddp} processes" if args.ddp > 1 else ""
+    if cfg is None:
+        more = f" to {args.epochs} epochs" if args.epochs else ""
+        return (f"resuming the run in {run_dir}{more}{processes}; loading torch, its "
+                f"checkpoint and the data ...")
+    if cfg.data.name is not None:
+        rows = dataset_info(cfg.data.name).samples
+        kept = f"{cfg.data.max_samples} of " if (cfg.data.max_samples or rows) < rows else ""
+        source = f"{cfg.data.name} ({kept}{rows} rows)"
+    else:
+        source = f"{cfg.data.csv} (target {cfg.data.target})"
+    epochs = cfg.train.epochs
+    return (f"{cfg.model.kind} model on {source}, {epochs} epoch{'s' * (epochs != 1)}"
+            f"{processes}, into {run_dir}; loading torch, the data and the model ...")
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -247,10 +298,12 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    config, runner = load_app()
+    load_config()  # a missing app extra is the only output
     out = Path(args.out)
     print("QDL demo: breast-cancer (569 tumours, 30 features), a hybrid quantum model "
-          "(4 qubits) beside two classical baselines, same split and seed.", file=sys.stderr)
+          "(4 qubits) beside two classical baselines, same split and seed.", file=sys.stderr,
+          flush=True)
+    config, runner = load_app()
     rows = []
     for kind, extra in (("hybrid", {"qubits": 4, "layers": 2, "hidden": []}),
                         ("logistic", {}), ("mlp", {"hidden": [16]})):

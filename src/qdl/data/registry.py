@@ -286,10 +286,19 @@ def load_dataset(name: str, seed: int = 0) -> Table:
     >>> table.frame.shape, table.target, table.task
     ((150, 5), 'target', 'classification')
     """
+    return dataset_info(name).loader(seed)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry row of ``name`` (nothing loaded); ``QDLError`` listing the names otherwise.
+
+    >>> dataset_info("moons").samples
+    400
+    """
     if name not in DATASETS:
         raise QDLError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
                        f"(or a CSV file with --data FILE --target COLUMN)")
-    return DATASETS[name].loader(seed)
+    return DATASETS[name]
 
 
 def read_csv(path: str | Path) -> Any:
@@ -305,11 +314,7 @@ def read_csv(path: str | Path) -> Any:
     [1.5, 2.0]
     """
     pd = _pandas(str(path))
-    file = Path(path)
-    if file.is_dir():
-        raise QDLError(f"{path} is a directory, not a CSV file")
-    if not file.is_file():
-        raise QDLError(f"no such file: {path}")
+    file = check_file(path)
     sep = _separator(file)
     try:
         frame = pd.read_csv(file, sep=sep)
@@ -323,6 +328,21 @@ def read_csv(path: str | Path) -> Any:
             frame[name] = _decimal_commas(frame[name])
     _refuse_infinite(frame, path)
     return frame
+
+
+def check_file(path: str | Path) -> Path:
+    """``path`` as a ``Path`` if it is a file (nothing read); ``QDLError`` otherwise.
+
+    >>> check_file("no/such.csv")
+    Traceback (most recent call last):
+    qdl.errors.QDLError: no such file: no/such.csv
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise QDLError(f"{path} is a directory, not a CSV file")
+    if not file.is_file():
+        raise QDLError(f"no such file: {path}")
+    return file
 
 
 def data_row(index: int) -> str:
