@@ -35,7 +35,8 @@ from qdl.sim.measure import observable_apply
 
 # Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32-64
 # (python -m benchmarks.dense): 2.9-4.1x faster at n=4 (L=2..64), 1.0-2.0x at n=5, 0.2-0.8x
-# at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on, so those run generally.
+# at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on (see that benchmark's
+# docstring), so those run on the general simulator.
 DENSE_QUBITS = 5  # largest register simulated densely
 DENSE_ENTRIES = 2**22  # largest layers x 4**n (the prefix products kept for the gradient)
 DENSE_BYTES = 2**26  # largest batch of states (with working copies) run without chunking
@@ -82,7 +83,7 @@ def program(circuit: Circuit) -> Program | None:
 
     >>> p = program(Circuit(2).ry(0, "x").cx(0, 1).rz(1, "w"))
     >>> len(p.steps), len(p.prep), len(p.layers)
-    (2, 1, 1)
+    (2, 1, 2)
     """
     if circuit.n_qubits > DENSE_QUBITS or circuit.n_qubits == 0:
         return None
