@@ -605,18 +605,27 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
     if feed is None:
         return None
     real = REAL[dtype]
-    flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 1 else t.to(real)
+    flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 2 else t.to(real)
             for t in tensors]
     lay, index_s, index_b = feed
-    shared = torch.cat([t for t in flat if t.dim() == 1]).index_select(0, index_s)
-    rows = [t for t in flat if t.dim() == 2]
-    batched = torch.cat(rows, -1).index_select(-1, index_b) if rows else \
-        shared.new_zeros(batch, 0)
+    where = next(iter(devices), torch.device("cpu"))
+    shared = _gather([t for t in flat if t.dim() == 1], index_s, real, (0,), where)
+    batched = _gather([t for t in flat if t.dim() == 2], index_b, real, (batch, 0), where)
     found = dense.observable_matrices(obs, prog.n, dtype, shared.device)
     out = DenseExpval.apply((prog, lay, found, batch), shared, batched)
     # A NaN or infinite angle reaches every output of its row: one check here, and the
     # general path then names the parameter.
     return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
+
+
+def _gather(tensors: list[torch.Tensor], index: torch.Tensor | None, real: torch.dtype,
+            empty: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The program's angles from stacked tensors: their last axes joined, then ``index``
+    (``None``: already in order, no gather)."""
+    if not tensors:
+        return torch.zeros(empty, dtype=real, device=device)
+    out = tensors[0] if len(tensors) == 1 else torch.cat(tensors, -1)
+    return out if index is None else out.index_select(-1, index)
 
 
 def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype: torch.dtype,
@@ -649,9 +658,12 @@ def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype:
     if lay is None:
         prog.layouts[key] = None
         return None
-    index_s = torch.tensor([position[i] for i in lay.shared], dtype=torch.long, device=device)
-    index_b = torch.tensor([position[i] for i in lay.batched], dtype=torch.long, device=device)
-    prog.layouts[key] = (lay, index_s, index_b)
+    indices = []
+    for ids, is_b in ((lay.shared, False), (lay.batched, True)):
+        order = [position[i] for i in ids]
+        indices.append(None if order == list(range(start[is_b])) else
+                       torch.tensor(order, dtype=torch.long, device=device))
+    prog.layouts[key] = (lay, *indices)
     return prog.layouts[key]
 
 
