@@ -50,17 +50,18 @@ def w_circuit(n: int, L: int) -> qdl.Circuit:
 
 def make_qdl(n: int, L: int, B: int, dtype: str = "complex64", method: str = "adjoint",
              x: Any = None, w: Any = None) -> PeerStep:
-    """QDL through ``qdl.expval`` on an already-built circuit with named parameters."""
+    """QDL through ``qdl.expval`` on an already-built circuit with named parameters, the
+    arrays ``x`` and ``w`` handed over whole with :class:`qdl.Stacked` (as peers get arrays)."""
     if x is None or w is None:
         x, w = default_inputs(n, L, B)
     circuit = w_circuit(n, L)
     cdtype = getattr(torch, dtype)
     observables = [f"Z{i}" for i in range(n)]
+    xnames = [f"x{i}" for i in range(n)]
+    wnames = [f"w{layer}_{i}_{k}" for layer in range(L) for i in range(n) for k in range(2)]
 
     def forward(xt: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        params = {f"x{i}": xt[:, i] for i in range(n)}
-        params.update({f"w{layer}_{i}_{k}": wt[layer, i, k] for layer in range(L)
-                       for i in range(n) for k in range(2)})
+        params = qdl.Stacked((xnames, xt), (wnames, wt.reshape(-1)))
         return qdl.expval(circuit, observables, params, diff_method=method, dtype=cdtype)
 
     real = torch.float32 if dtype == "complex64" else torch.float64

@@ -39,6 +39,7 @@ _API = {
     "Projector": "qdl.observables",
     "QDLError": "qdl.errors",
     "SparseHamiltonian": "qdl.observables",
+    "Stacked": "qdl.grad",
     "density_matrix": "qdl.sim",
     "expval": "qdl.grad",
     "expval_with_stderr": "qdl.grad",
