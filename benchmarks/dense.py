@@ -2,10 +2,11 @@
 
     python -m benchmarks.dense [--n 3 4 5 6] [--layers 2 8 32] [--repeats 7]
 
-One ``QuantumLayer`` forward + backward (batch 32): an RY angle embedding, ``L`` layers of
-RY, RZ per qubit and a CNOT ring, ``⟨Z_i⟩`` on every qubit. Each case runs with the dense path
-allowed up to 6 qubits and with it switched off (``DENSE_QUBITS = 0``), interleaved, with
-torch's default threads. Prints medians and general / dense (above 1: dense is faster);
+One ``QuantumLayer`` forward + backward (batch 32) of workload W's circuit: an RY angle
+embedding, ``L`` layers of RY, RZ per qubit and a CNOT ring, ``⟨Z_i⟩`` on every qubit.
+Each case runs with the dense path allowed up to 6 qubits and with it switched off
+(``DENSE_QUBITS = 0``), interleaved, with torch's default threads. Prints medians and
+general / dense (above 1: dense is faster);
 ``DENSE_QUBITS`` in ``qdl.sim.dense`` comes from this table. (Per-row layers, as in data
 re-uploading, were measured with the version of commit de7cf3b, which took them densely:
 0.2-0.8x from 3 qubits on, so they now run on the general simulator.)
@@ -23,30 +24,17 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 from timing import measure, medians  # noqa: E402
+from workload_w import w_circuit  # noqa: E402
 
-from qdl import Circuit  # noqa: E402
 from qdl.nn import QuantumLayer  # noqa: E402
 from qdl.sim import dense  # noqa: E402
 
 BATCH = 32
 
 
-def circuit(n: int, layers: int) -> Circuit:
-    """The embedding and ``layers`` RY/RZ + CNOT-ring layers."""
-    c = Circuit(n)
-    for i in range(n):
-        c.ry(i, f"x{i}")
-    for layer in range(layers):
-        for i in range(n):
-            c.ry(i, f"w{layer}_{i}").rz(i, f"v{layer}_{i}")
-        for i in range(n):
-            c.cx(i, (i + 1) % n)
-    return c
-
-
 def step(n: int, layers: int, qubits: int) -> Callable[[], None]:
     """Forward + backward of the layer with the dense path allowed up to ``qubits``."""
-    layer = QuantumLayer(circuit(n, layers), [f"Z{i}" for i in range(n)],
+    layer = QuantumLayer(w_circuit(n, layers), [f"Z{i}" for i in range(n)],
                          inputs=[f"x{i}" for i in range(n)])
     x = torch.randn(BATCH, n, requires_grad=True)
 
