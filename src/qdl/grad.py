@@ -369,9 +369,14 @@ def _dense(plan: Evaluation, circuit: Circuit) -> torch.Tensor | None:
         torch.zeros(0, dtype=real, device=bound.device)
     batched = torch.stack([values[i] for i in lay.batched], -1) if lay.batched else \
         torch.zeros(bound.batch, 0, dtype=real, device=bound.device)
-    obs = dense.observable_matrices(plan.observables, circuit.n_qubits, bound.dtype,
-                                    bound.device)
-    return DenseExpval.apply((prog, lay, obs, bound.batch), shared, batched)
+    return _run_dense(prog, lay, plan.observables, shared, batched, bound.batch)
+
+
+def _run_dense(prog: dense.Program, lay: dense.Layout, obs: tuple[AnyObservable, ...],
+               shared: torch.Tensor, batched: torch.Tensor, batch: int) -> torch.Tensor:
+    """:class:`DenseExpval` on angles ``shared`` ``(m_s,)`` and ``batched`` ``(B, m_b)``."""
+    found = dense.observable_matrices(obs, prog.n, lay.tensors["eye"].dtype, shared.device)
+    return DenseExpval.apply((prog, lay, found, batch), shared, batched)
 
 
 def _adjoint(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
@@ -601,18 +606,17 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
     batch = math.prod(batch_shape)
     if batch * 2**prog.n * 64 > dense.DENSE_BYTES:
         return None
-    feed = _stacked_feed(circuit, prog, params, dtype, tensors[0].device if tensors else None)
+    where = next(iter(devices), torch.device("cpu"))
+    feed = _stacked_feed(circuit, prog, params, dtype, where)
     if feed is None:
         return None
     real = REAL[dtype]
     flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 2 else t.to(real)
             for t in tensors]
     lay, index_s, index_b = feed
-    where = next(iter(devices), torch.device("cpu"))
     shared = _gather([t for t in flat if t.dim() == 1], index_s, real, (0,), where)
     batched = _gather([t for t in flat if t.dim() == 2], index_b, real, (batch, 0), where)
-    found = dense.observable_matrices(obs, prog.n, dtype, shared.device)
-    out = DenseExpval.apply((prog, lay, found, batch), shared, batched)
+    out = _run_dense(prog, lay, obs, shared, batched, batch)
     # A NaN or infinite angle reaches every output of its row: one check here, and the
     # general path then names the parameter.
     return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
@@ -629,12 +633,12 @@ def _gather(tensors: list[torch.Tensor], index: torch.Tensor | None, real: torch
 
 
 def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype: torch.dtype,
-                  device: torch.device | None) -> tuple | None:
+                  device: torch.device) -> tuple | None:
     """The layout and the gathers from stacked tensors to the program's angles (cached)."""
-    key = ("stacked", tuple(n for n, _ in params.groups),
-           tuple(t.dim() > 1 for _, t in params.groups), dtype, device)
-    if key in prog.layouts:
-        return prog.layouts[key]
+    key = (tuple(n for n, _ in params.groups), tuple(t.dim() > 1 for _, t in params.groups),
+           dtype, device)
+    if key in prog.feeds:
+        return prog.feeds[key]
     if set(params) != set(circuit.parameters):
         return None  # the general path says which names are wrong
     names = []
@@ -654,17 +658,17 @@ def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype:
         is_b = params.groups[g][1].dim() > 1
         position.append(offsets[is_b][g] + i)
         batched.append(is_b)
-    lay = dense.layout(prog, tuple(batched), dtype, device)  # type: ignore[arg-type]
+    lay = dense.layout(prog, tuple(batched), dtype, device)
     if lay is None:
-        prog.layouts[key] = None
+        prog.feeds[key] = None
         return None
     indices = []
     for ids, is_b in ((lay.shared, False), (lay.batched, True)):
         order = [position[i] for i in ids]
         indices.append(None if order == list(range(start[is_b])) else
                        torch.tensor(order, dtype=torch.long, device=device))
-    prog.layouts[key] = (lay, *indices)
-    return prog.layouts[key]
+    prog.feeds[key] = (lay, *indices)
+    return prog.feeds[key]
 
 
 def expval(

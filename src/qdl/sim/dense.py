@@ -30,13 +30,13 @@ import torch
 from qdl.circuit import Circuit
 from qdl.gates import fourier_terms
 from qdl.observables import AnyObservable
-from qdl.sim.core import Bound, Step, apply, compile_circuit, gate_tensor, memo
+from qdl.sim.core import REAL, Bound, Step, apply, compile_circuit, gate_tensor, memo
 from qdl.sim.measure import observable_apply
 
-# Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32-64
-# (python -m benchmarks.dense): 2.9-4.1x faster at n=4 (L=2..64), 1.0-2.0x at n=5, 0.2-0.8x
-# at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on (see that benchmark's
-# docstring), so those run on the general simulator.
+# Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32,
+# L=2..32 (python -m benchmarks.dense): 1.6-3.1x faster at n=3, 1.8-2.4x at n=4, 1.1-1.4x at
+# n=5, 0.4-0.7x at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on (see that
+# benchmark's docstring), so those run on the general simulator.
 DENSE_QUBITS = 5  # largest register simulated densely
 DENSE_ENTRIES = 2**22  # largest layers x 4**n (the prefix products kept for the gradient)
 DENSE_BYTES = 2**26  # largest batch of states (with working copies) run without chunking
@@ -56,6 +56,9 @@ class Program:
         prep: per depth, per wire, the gate id applied to ``|0>`` (chains padded by identity).
         layers: per layer, per wire, the gate id.
         mixers: per layer, the constant ``K×K`` matrix applied after it, or ``None``.
+        layouts: :class:`Layout` s by batching pattern, dtype and device.
+        feeds: how stacked tensors feed the angles, by their names and shapes (filled by
+            :mod:`qdl.grad`).
     """
 
     n: int
@@ -65,6 +68,7 @@ class Program:
     layers: tuple[tuple[int, ...], ...]
     mixers: tuple[np.ndarray | None, ...] = field(compare=False)
     layouts: dict = field(default_factory=dict, compare=False)
+    feeds: dict = field(default_factory=dict, compare=False)
 
     @property
     def identity(self) -> int:
@@ -184,16 +188,18 @@ Observables = tuple[bool, torch.Tensor, "torch.Tensor | None"]
 class Layout:
     """Index tensors and constants of a program for one batching pattern, dtype and device.
 
+    The shared table holds the shared parameterized gates, then the constant gates and the
+    identity; the per-row table the per-row gates, then (unless ``per_row_only``) the shared
+    table.
+
     Attributes:
         shared: gate ids (positions in ``program.steps``) of the shared parameterized gates.
         batched: those of the per-row ones.
-        rows_s: table row of every gate id in the shared table (``-1``: per-row gate).
-        rows_b: table row of every gate id in the per-row table (per-row gates first, then
-            the shared table).
         prep_depth: depths of the program's preparation kept as such: trailing depths of
             shared gates become layers when the layers are shared (one 2**n matrix more is
             cheaper than a per-row 2×2 chain and its gradient).
         depth: layers (those moved from the preparation first).
+        prep_batched: the preparation reads the per-row table.
         per_row_only: the per-row table holds the per-row gates only (no shared gate is read
             per row).
     """
@@ -319,7 +325,7 @@ def observable_matrices(observables: tuple[AnyObservable, ...], n: int, dtype: t
         mats = torch.stack([observable_apply(eye, o).reshape(k, k) for o in observables])
         diagonal = bool((mats - torch.diag_embed(mats.diagonal(0, -2, -1))).abs().max() == 0)
         if diagonal:
-            d = mats.diagonal(0, -2, -1).real.to(device, _real(dtype))
+            d = mats.diagonal(0, -2, -1).real.to(device, REAL[dtype])
             found = (True, d.T.contiguous(), 2 * d)
         else:
             found = (False, mats.to(device, dtype), None)
@@ -330,10 +336,6 @@ def observable_matrices(observables: tuple[AnyObservable, ...], n: int, dtype: t
 
 
 _OBSERVABLES: dict[tuple, Observables] = {}
-
-
-def _real(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.complex128 else torch.float32
 
 
 
