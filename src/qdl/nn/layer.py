@@ -19,7 +19,7 @@ from qdl.observables import parse_observables
 from qdl.sim import REAL, check_dtype
 
 INITS = ("uniform", "small", "zeros")
-_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+_COMPLEX = {real: dtype for dtype, real in REAL.items()}
 
 
 class QuantumLayer(nn.Module):
@@ -99,13 +99,13 @@ class QuantumLayer(nn.Module):
         ``(*batch, len(inputs))`` (no argument when the layer has no inputs), or for states
         ``x`` of shape ``(*batch, 2**n)`` with ``state_input``."""
         # Stacked: the simulator reads the weights (and features) as whole tensors.
-        params = Stacked((self.weight_names, self.weights))
+        groups = [(self.weight_names, self.weights)]
         dtype = _COMPLEX.get(self.weights.dtype, torch.complex64)
         if self.state_input:
             if x is None:
                 raise QDLError(f"this layer reads states: call it with a tensor of shape "
                                f"(batch, {2**self.circuit.n_qubits})")
-            return expval(self.circuit, self.observables, params,
+            return expval(self.circuit, self.observables, Stacked(*groups),
                           diff_method=self.diff_method, dtype=dtype, shots=self.shots,
                           device=self.weights.device, noise=self.noise, backend=self.backend,
                           initial_state=x)
@@ -115,10 +115,10 @@ class QuantumLayer(nn.Module):
                 raise QDLError(f"QuantumLayer expects features of shape (..., "
                                f"{len(self.input_names)}) for inputs {self.input_names}, "
                                f"got {got}")
-            params = Stacked((self.weight_names, self.weights), (self.input_names, x))
-        return expval(self.circuit, self.observables, params, diff_method=self.diff_method,
-                      dtype=dtype, shots=self.shots, device=self.weights.device,
-                      noise=self.noise, backend=self.backend)
+            groups.append((self.input_names, x))
+        return expval(self.circuit, self.observables, Stacked(*groups),
+                      diff_method=self.diff_method, dtype=dtype, shots=self.shots,
+                      device=self.weights.device, noise=self.noise, backend=self.backend)
 
     def extra_repr(self) -> str:
         return (f"n_qubits={self.circuit.n_qubits}, gates={len(self.circuit)}, "
