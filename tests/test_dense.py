@@ -190,3 +190,25 @@ def test_unused_batch_rows_repeat():
     assert out.shape == (3, 1)
     (gw,) = torch.autograd.grad(out.sum(), w)
     assert abs(float(gw) - 3 * -np.sin(0.3)) < 1e-12
+
+
+def test_cumprod_products_match_gathered_ones(rng, monkeypatch):
+    """Without leave-one-out indices (large layers) gradients are the same: the products of
+    all factors but one by cumulative products."""
+    c, inputs, weights = random_circuit(4, 30, rng)
+    params = params_for(inputs, weights, 3, rng, torch.complex128)
+    names = list(params)
+
+    def grads():
+        out = expval(c, ["Z0", "X2"], params, dtype=torch.complex128)
+        return torch.autograd.grad(out.sum(), [params[k] for k in names], allow_unused=True)
+
+    gathered = grads()
+    monkeypatch.setattr(dense, "OTHERS_INDEX", 0)
+    c = c.copy()  # a new circuit object: a new program and layout, built without them
+    cumulative = grads()
+    assert all(lay.tensors["kron_others"] is None
+               for lay in dense.program(c).layouts.values() if lay is not None)
+    for a, b in zip(gathered, cumulative, strict=True):
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-12)
