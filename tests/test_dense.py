@@ -5,86 +5,38 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import batched_state, expectation, pauli_operator
+from closed_form import closed_form_circuit, reference_expectations, shared_weights
+from helpers import pauli_operator
 
 from qdl import Circuit, expval
 from qdl.expr import Sym
 from qdl.observables import Hermitian, Projector
-from qdl.sim import dense
-
-SINGLE = ("rx", "ry", "rz", "p")
-FIXED = ("h", "s", "t", "sx", "x", "y", "z", "sdg")
-MIXERS = ("cx", "cz", "swap", "ch", "ccx", "cy")
-
-
-def random_circuit(n: int, depth: int, rng: np.random.Generator, reupload: bool = False
-                   ) -> tuple[Circuit, list[str], list[str]]:
-    """A circuit the dense path takes: an embedding, then random one-parameter, fixed and
-    constant multi-qubit gates; returns it with its input and weight names."""
-    c = Circuit(n)
-    inputs = [f"x{i}" for i in range(n)]
-    for i in range(n):
-        c.h(i) if rng.random() < 0.3 else None
-        c.ry(i, inputs[i])
-    weights: list[str] = []
-    for k in range(depth):
-        kind = rng.random()
-        w = int(rng.integers(n))
-        if kind < 0.45:
-            name = f"w{k}"
-            weights.append(name)
-            getattr(c, str(rng.choice(SINGLE)))(w, name)
-        elif kind < 0.6:
-            getattr(c, str(rng.choice(FIXED)))(w)
-        elif kind < 0.65:
-            c.rx(w, 0.37)
-        elif kind < 0.7 and reupload:
-            c.rz(w, 0.5 * Sym(inputs[w]) + 0.1)
-        elif n > 1:
-            gate = str(rng.choice(MIXERS[:-2] if n < 3 else MIXERS))
-            wires = rng.permutation(n)[: 3 if gate == "ccx" else 2]
-            getattr(c, gate)(*map(int, wires))
-    return c, inputs, weights
-
-
-def params_for(inputs, weights, batch, rng, dtype):
-    """Random per-row inputs and shared weights, requiring grad."""
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
-    params = {n: torch.tensor(rng.uniform(-np.pi, np.pi, batch), dtype=real,
-                              requires_grad=True) for n in inputs}
-    params.update({n: torch.tensor(rng.uniform(-np.pi, np.pi), dtype=real, requires_grad=True)
-                   for n in weights})
-    return params
-
-
-def reference(circuit, params, observables):
-    """Dense numpy expectations for every row: ``(B, O)``."""
-    states = batched_state(circuit, {k: v.detach().numpy() for k, v in params.items()})
-    return np.stack([expectation(states, o) for o in observables], -1)
+from qdl.sim import dense, tables
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("batch", [1, 7])
 def test_values_match_dense_numpy(n, batch, dtype, atol, rng):
     """Values of random small circuits equal numpy's dense matrices, for Z and X·Y terms."""
-    c, inputs, weights = random_circuit(n, 25, rng)
+    c, inputs, weights = closed_form_circuit(n, 25, rng)
     assert dense.program(c) is not None
-    params = params_for(inputs, weights, batch, rng, dtype)
+    params = shared_weights(inputs, weights, batch, rng, dtype)
     obs = ["Z0", f"0.5 X0 Y{n - 1}" if n > 1 else "0.5 Y0", f"Z0 Z{n - 1} + 0.3 X{n - 1}"]
     ops = [pauli_operator([(1, {0: "Z"})], n),
            pauli_operator([(0.5, {0: "X", n - 1: "Y"})] if n > 1 else [(0.5, {0: "Y"})], n),
            pauli_operator([(1, {0: "Z", n - 1: "Z"} if n > 1 else {0: "I"}),
                            (0.3, {n - 1: "X"})], n)]
     got = expval(c, obs, params, diff_method="adjoint", dtype=dtype)
-    np.testing.assert_allclose(got.detach().numpy(), reference(c, params, ops), atol=atol)
+    want = reference_expectations(c, params, ops)
+    np.testing.assert_allclose(got.detach().numpy(), want, atol=atol)
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5])
 def test_gradients_match_backprop(n, dtype, atol, rng):
     """Closed-form gradients equal autograd through the general simulator, inputs and
     weights alike."""
-    c, inputs, weights = random_circuit(n, 30, rng)
-    params = params_for(inputs, weights, 5, rng, dtype)
+    c, inputs, weights = closed_form_circuit(n, 30, rng)
+    params = shared_weights(inputs, weights, 5, rng, dtype)
     obs = ["Z0", f"X{n - 1}", "Y0 Z1"]
     g = torch.randn(5, 3, dtype=params[inputs[0]].dtype)
     names = list(params)
@@ -100,7 +52,7 @@ def test_gradients_match_backprop(n, dtype, atol, rng):
 
 def test_gradcheck_complex128(rng):
     """torch.autograd.gradcheck passes for the dense path (finite differences, float64)."""
-    c, inputs, weights = random_circuit(3, 20, rng)
+    c, inputs, weights = closed_form_circuit(3, 20, rng)
     names = inputs + weights
     obs = ["Z0", "X1 X2", "Y2"]
 
@@ -115,7 +67,7 @@ def test_gradcheck_complex128(rng):
 
 def test_second_derivatives_match_backprop(rng):
     """A backward with create_graph gives the same Hessian as backprop (every order agrees)."""
-    c, inputs, weights = random_circuit(3, 20, rng)
+    c, inputs, weights = closed_form_circuit(3, 20, rng)
     w = torch.tensor(rng.uniform(-3, 3, len(weights)), dtype=torch.float64)
     x = torch.tensor(rng.uniform(-3, 3, (2, 3)), dtype=torch.float64)
 
@@ -145,8 +97,8 @@ def test_zero_factors_have_gradients():
 
 def test_matrix_observables(rng):
     """Hermitian and Projector observables (non-diagonal, diagonal) match numpy."""
-    c, inputs, weights = random_circuit(3, 15, rng)
-    params = params_for(inputs, weights, 4, rng, torch.complex128)
+    c, inputs, weights = closed_form_circuit(3, 15, rng)
+    params = shared_weights(inputs, weights, 4, rng, torch.complex128)
     h = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
     h = h + h.conj().T
     obs = [Hermitian(h, (2, 0)), Projector((1, 0), (0, 2))]
@@ -154,7 +106,8 @@ def test_matrix_observables(rng):
     ops = [embed(h, (2, 0), range(3)), np.diag([1.0 if (i >> 2) & 1 and not i & 1 else 0.0
                                                  for i in range(8)])]
     got = expval(c, obs, params, diff_method="adjoint", dtype=torch.complex128)
-    np.testing.assert_allclose(got.detach().numpy(), reference(c, params, ops), atol=1e-10)
+    want = reference_expectations(c, params, ops)
+    np.testing.assert_allclose(got.detach().numpy(), want, atol=1e-10)
 
 
 @pytest.mark.parametrize("circuit", [
@@ -170,14 +123,14 @@ def test_program_refuses_what_it_cannot_take(circuit):
 def test_per_row_layers_run_on_the_general_path(rng):
     """Data re-uploading (per-row gates after an entangler) has no dense layout, and its
     values and gradients still match numpy and backprop."""
-    c, inputs, weights = random_circuit(3, 30, rng, reupload=True)
+    c, inputs, weights = closed_form_circuit(3, 30, rng, reupload=True)
     c.cx(0, 1).ry(1, inputs[0])
     prog = dense.program(c)
     flags = tuple(bool(set(s.op.params[0].symbols()) & set(inputs)) for s in prog.steps)
     assert dense.layout(prog, flags, torch.complex128, torch.device("cpu")) is None
-    params = params_for(inputs, weights, 3, rng, torch.complex128)
+    params = shared_weights(inputs, weights, 3, rng, torch.complex128)
     got = expval(c, ["Z1"], params, dtype=torch.complex128)
-    ref = reference(c, params, [pauli_operator([(1, {1: "Z"})], 3)])
+    ref = reference_expectations(c, params, [pauli_operator([(1, {1: "Z"})], 3)])
     np.testing.assert_allclose(got.detach().numpy(), ref, atol=1e-10)
 
 
@@ -195,8 +148,8 @@ def test_unused_batch_rows_repeat():
 def test_cumprod_products_match_gathered_ones(rng, monkeypatch):
     """Without leave-one-out indices (large layers) gradients are the same: the products of
     all factors but one by cumulative products."""
-    c, inputs, weights = random_circuit(4, 30, rng)
-    params = params_for(inputs, weights, 3, rng, torch.complex128)
+    c, inputs, weights = closed_form_circuit(4, 30, rng)
+    params = shared_weights(inputs, weights, 3, rng, torch.complex128)
     names = list(params)
 
     def grads():
@@ -204,7 +157,7 @@ def test_cumprod_products_match_gathered_ones(rng, monkeypatch):
         return torch.autograd.grad(out.sum(), [params[k] for k in names], allow_unused=True)
 
     gathered = grads()
-    monkeypatch.setattr(dense, "OTHERS_INDEX", 0)
+    monkeypatch.setattr(tables, "OTHERS_INDEX", 0)
     c = c.copy()  # a new circuit object: a new program and layout, built without them
     cumulative = grads()
     assert all(lay.tensors["kron_others"] is None

@@ -32,11 +32,9 @@ from qdl.sim import (
     REAL,
     Bound,
     PlanItem,
-    Prep,
     Step,
     adapt_threads,
     angles,
-    apply_into,
     bind,
     check_shots,
     compile_circuit,
@@ -47,8 +45,8 @@ from qdl.sim import (
     expectation,
     final_state,
     fitting_chunk,
+    fused,
     gate_tensor,
-    item_grad,
     make_generator,
     observable_apply,
     plan_for,
@@ -56,6 +54,7 @@ from qdl.sim import (
     readout_matrices,
     run,
     shot_expectation,
+    sweep,
     tracing,
     weighted_observables,
 )
@@ -131,12 +130,10 @@ class AdjointExpval(torch.autograd.Function):
     """``<O>`` with gradients by the adjoint method (Jones & Gacon, arXiv:2009.02823).
 
     Inputs are the tensors of the fused plan's items (matrices ``(.., K, K)``, diagonals
-    ``(.., K)``, or ``None``). The backward sweep keeps four states, whatever the depth:
-    the saved output ``ψ``, ``φ`` (the state, un-computed gate by gate, kept conjugated),
-    ``λ = Σ_o g_o O_o |ψ>`` (the loss-weighted bra, carried back the same way) and one spare.
-    For a gate ``U`` on the way, the gradient of ``L = Σ_o g_o <O_o>`` with respect to its
-    entries is ``dL/dU_ij = 2 Σ_rest λ_i conj(φ_j)`` (torch's convention for complex
-    inputs), from which autograd reaches the angles.
+    ``(.., K)``, or ``None``). The backward pass is :func:`qdl.sim.plan.sweep`: for a gate
+    ``U`` on the way, the gradient of ``L = Σ_o g_o <O_o>`` with respect to its entries is
+    ``dL/dU_ij = 2 Σ_rest λ_i conj(φ_j)`` (torch's convention for complex inputs), from which
+    autograd reaches the angles.
     """
 
     @staticmethod
@@ -160,23 +157,7 @@ class AdjointExpval(torch.autograd.Function):
         if torch.is_grad_enabled():
             return (None, None, *_backprop_grads(ctx.plan, items, inputs, wanted, grad_out))
         lam = weighted_observables(psi, ctx.plan.observables, grad_out)
-        # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
-        # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per gate.
-        phi = psi.conj().resolve_conj()
-        # One spare buffer, passed back and forth between φ and λ: with ψ, four states.
-        spare = torch.empty_like(phi)
-        for i in range(len(items) - 1, wanted[0] - 1, -1):
-            item, t = items[i], tensors[i]
-            if i == 0 and isinstance(item, Prep):
-                grads[0] = item_grad(lam, phi, item, t)
-                break
-            tbar = None if t is None else t.conj()
-            phi, spare = apply_into(phi, item, tbar, spare, adjoint=True)
-            if i in wanted:
-                grads[i] = item_grad(lam, phi, item, t)
-            if i > wanted[0]:
-                lam, spare = apply_into(lam, item, t, spare, adjoint=True)
-        return (None, None, *grads)
+        return (None, None, *sweep(items, tensors, psi, lam, wanted))
 
 
 def _backprop_grads(plan: Evaluation, items: tuple[PlanItem, ...], inputs: Sequence,
@@ -317,10 +298,10 @@ def _backprop(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
     return plan.evaluate(plan_tensors(items, plan.bound), items)
 
 
-class DenseExpval(torch.autograd.Function):
-    """``<O>`` of a small circuit simulated with dense matrices (:mod:`qdl.sim.dense`), with
-    the adjoint method's gradients in closed form: the whole backward pass is a few dozen torch
-    calls, with no graph built for the gates' matrices.
+class ClosedFormExpval(torch.autograd.Function):
+    """``<O>`` by a closed-form path: :mod:`qdl.sim.dense` (small circuits as dense matrices)
+    or :mod:`qdl.sim.fused` (the fused plan), with the adjoint method's gradients worked out
+    by hand down to the angles: the backward pass builds no graph over the gates' matrices.
 
     Inputs are the angles of the parameterized gates, shared ``(m_s,)`` and per-row
     ``(B, m_b)``. A backward with ``create_graph`` differentiates the forward's torch
@@ -329,58 +310,65 @@ class DenseExpval(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, job: tuple, shared: torch.Tensor, batched: torch.Tensor):  # type: ignore[override]
-        prog, lay, obs, batch = job
-        out, saved = dense.forward(prog, lay, shared, batched, obs, batch)
+        engine, prog, lay, obs, batch = job
+        out, saved = engine.forward(prog, lay, shared, batched, obs, batch)
         ctx.job, ctx.state = job, saved
         ctx.save_for_backward(shared, batched)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        prog, lay, obs, batch = ctx.job
+        engine, prog, lay, obs, batch = ctx.job
         if torch.is_grad_enabled():
             inputs = ctx.saved_tensors
             wanted = [x for x in inputs if x.requires_grad]
             with torch.enable_grad():
-                out, _ = dense.forward(prog, lay, *inputs, obs, batch)
+                out, _ = engine.forward(prog, lay, *inputs, obs, batch)
                 found = iter(torch.autograd.grad(out, wanted, grad_out, create_graph=True,
                                                  allow_unused=True) if wanted else ())
             grads = [next(found) if x.requires_grad else None for x in inputs]
             return (None, *(torch.zeros_like(x) if g is None and x.requires_grad else g
                             for g, x in zip(grads, inputs, strict=True)))
-        return (None, *dense.backward(prog, lay, ctx.state, grad_out, obs, batch))
+        return (None, *engine.backward(prog, lay, ctx.state, grad_out, obs, batch))
 
 
-def _dense(plan: Evaluation, circuit: Circuit) -> torch.Tensor | None:
-    """The expectations by :class:`DenseExpval` when the circuit is small enough for dense
-    matrices and made of gates they take; ``None`` otherwise."""
+ENGINES = (dense, fused)  # the closed-form paths, tried in this order
+
+
+def _closed_form(plan: Evaluation, circuit: Circuit) -> torch.Tensor | None:
+    """The expectations by :class:`ClosedFormExpval` when a closed-form path takes the
+    circuit; ``None`` otherwise."""
     bound = plan.bound
     if bound.initial is not None or plan.shots is not None or plan.noise is not None:
         return None
-    prog = dense.program(circuit)
-    if prog is None:
-        return None
-    values = [angles(s, bound)[0] for s in prog.steps]
-    lay = dense.layout(prog, tuple(v.dim() > 0 for v in values), bound.dtype, bound.device)
-    if lay is None:
-        return None
-    real = REAL[bound.dtype]
-    shared = torch.stack([values[i] for i in lay.shared]) if lay.shared else \
-        torch.zeros(0, dtype=real, device=bound.device)
-    batched = torch.stack([values[i] for i in lay.batched], -1) if lay.batched else \
-        torch.zeros(bound.batch, 0, dtype=real, device=bound.device)
-    return _run_dense(prog, lay, plan.observables, shared, batched, bound.batch)
+    for engine in ENGINES:
+        prog = engine.program(circuit)
+        if prog is None or not prog.fits(bound.batch):
+            continue
+        values = [angles(s, bound)[0] for s in prog.steps]
+        lay = engine.layout(prog, tuple(v.dim() > 0 for v in values), bound.dtype,
+                            bound.device)
+        if lay is None:
+            continue
+        real = REAL[bound.dtype]
+        shared = torch.stack([values[i] for i in lay.shared]) if lay.shared else \
+            torch.zeros(0, dtype=real, device=bound.device)
+        batched = torch.stack([values[i] for i in lay.batched], -1) if lay.batched else \
+            torch.zeros(bound.batch, 0, dtype=real, device=bound.device)
+        return _run_closed_form(engine, prog, lay, plan.observables, shared, batched,
+                                bound.batch)
+    return None
 
 
-def _run_dense(prog: dense.Program, lay: dense.Layout, obs: tuple[AnyObservable, ...],
-               shared: torch.Tensor, batched: torch.Tensor, batch: int) -> torch.Tensor:
-    """:class:`DenseExpval` on angles ``shared`` ``(m_s,)`` and ``batched`` ``(B, m_b)``."""
-    found = dense.observable_matrices(obs, prog.n, lay.tensors["eye"].dtype, shared.device)
-    return DenseExpval.apply((prog, lay, found, batch), shared, batched)
+def _run_closed_form(engine: Any, prog: Any, lay: Any, obs: tuple[AnyObservable, ...],
+                     shared: torch.Tensor, batched: torch.Tensor, batch: int) -> torch.Tensor:
+    """:class:`ClosedFormExpval` on angles ``shared`` ``(m_s,)`` and ``batched`` ``(B, m_b)``."""
+    measured = engine.observables_for(obs, prog, lay)
+    return ClosedFormExpval.apply((engine, prog, lay, measured, batch), shared, batched)
 
 
 def _adjoint(plan: Evaluation, circuit: Circuit) -> torch.Tensor:
-    out = _dense(plan, circuit)
+    out = _closed_form(plan, circuit)
     if out is not None:
         return out
     items = plan_for(circuit, plan.bound.initial is not None)
@@ -586,16 +574,13 @@ class Stacked(Mapping[str, torch.Tensor]):
         return len(self.where)
 
 
-def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Stacked,
-                   dtype: torch.dtype, device: torch.device | str | None
-                   ) -> torch.Tensor | None:
-    """:class:`DenseExpval` fed straight from stacked tensors, skipping the per-name binding;
-    ``None`` (the general path then runs, and reports any error) unless the circuit is dense,
-    every angle is a bare parameter name, and the tensors are finite, real, on one device,
-    with one batch shape."""
-    prog = dense.program(circuit)
-    if prog is None:
-        return None
+def _stacked_closed_form(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Stacked,
+                         dtype: torch.dtype, device: torch.device | str | None
+                         ) -> torch.Tensor | None:
+    """:class:`ClosedFormExpval` fed straight from stacked tensors, skipping the per-name
+    binding; ``None`` (the general path then runs, and reports any error) unless a closed-form
+    path takes the circuit, every angle is a bare parameter name, and the tensors are finite,
+    real, on one device, with one batch shape."""
     tensors = [t for _, t in params.groups]
     shapes = {t.shape[:-1] for t in tensors if t.dim() > 1}
     devices = {t.device for t in tensors} | ({torch.device(device)} if device else set())
@@ -604,22 +589,25 @@ def _dense_stacked(circuit: Circuit, obs: tuple[AnyObservable, ...], params: Sta
         return None
     batch_shape = shapes.pop() if shapes else ()
     batch = math.prod(batch_shape)
-    if batch * 2**prog.n * 64 > dense.DENSE_BYTES:
-        return None
     where = next(iter(devices), torch.device("cpu"))
-    feed = _stacked_feed(circuit, prog, params, dtype, where)
-    if feed is None:
-        return None
-    real = REAL[dtype]
-    flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 2 else t.to(real)
-            for t in tensors]
-    lay, index_s, index_b = feed
-    shared = _gather([t for t in flat if t.dim() == 1], index_s, real, (0,), where)
-    batched = _gather([t for t in flat if t.dim() == 2], index_b, real, (batch, 0), where)
-    out = _run_dense(prog, lay, obs, shared, batched, batch)
-    # A NaN or infinite angle reaches every output of its row: one check here, and the
-    # general path then names the parameter.
-    return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
+    for engine in ENGINES:
+        prog = engine.program(circuit)
+        if prog is None or not prog.fits(batch):
+            continue
+        feed = _stacked_feed(circuit, engine, prog, params, dtype, where)
+        if feed is None:
+            continue
+        real = REAL[dtype]
+        flat = [t.to(real).reshape(-1, t.shape[-1]) if t.dim() > 2 else t.to(real)
+                for t in tensors]
+        lay, index_s, index_b = feed
+        shared = _gather([t for t in flat if t.dim() == 1], index_s, real, (0,), where)
+        batched = _gather([t for t in flat if t.dim() == 2], index_b, real, (batch, 0), where)
+        out = _run_closed_form(engine, prog, lay, obs, shared, batched, batch)
+        # A NaN or infinite angle reaches every output of its row: one check here, and the
+        # general path then names the parameter.
+        return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
+    return None
 
 
 def _gather(tensors: list[torch.Tensor], index: torch.Tensor | None, real: torch.dtype,
@@ -632,8 +620,8 @@ def _gather(tensors: list[torch.Tensor], index: torch.Tensor | None, real: torch
     return out if index is None else out.index_select(-1, index)
 
 
-def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype: torch.dtype,
-                  device: torch.device) -> tuple | None:
+def _stacked_feed(circuit: Circuit, engine: Any, prog: Any, params: Stacked,
+                  dtype: torch.dtype, device: torch.device) -> tuple | None:
     """The layout and the gathers from stacked tensors to the program's angles (cached)."""
     key = (tuple(n for n, _ in params.groups), tuple(t.dim() > 1 for _, t in params.groups),
            dtype, device)
@@ -658,7 +646,7 @@ def _stacked_feed(circuit: Circuit, prog: dense.Program, params: Stacked, dtype:
         is_b = params.groups[g][1].dim() > 1
         position.append(offsets[is_b][g] + i)
         batched.append(is_b)
-    lay = dense.layout(prog, tuple(batched), dtype, device)
+    lay = engine.layout(prog, tuple(batched), dtype, device)
     if lay is None:
         prog.feeds[key] = None
         return None
@@ -727,7 +715,7 @@ def expval(
             and shots is None and noise is None and initial_state is None \
             and chunk_size is None:
         adapt_threads()
-        out = _dense_stacked(circuit, obs, params, dtype, device)
+        out = _stacked_closed_form(circuit, obs, params, dtype, device)
         if out is not None:
             return out
     if backend is not None and not all(isinstance(o, Observable) for o in obs):

@@ -52,12 +52,11 @@ from qdl.sim.measure import (
 from qdl.sim.plan import (
     PlanItem,
     Prep,
-    apply_into,
     final_state,
-    item_grad,
     plan_for,
     plan_tensors,
     run,
+    sweep,
 )
 
 __all__ = [
@@ -69,7 +68,6 @@ __all__ = [
     "adapt_threads",
     "angles",
     "apply",
-    "apply_into",
     "bind",
     "bits",
     "check_dtype",
@@ -85,7 +83,6 @@ __all__ = [
     "fitting_chunk",
     "free_memory",
     "gate_tensor",
-    "item_grad",
     "make_generator",
     "observable_apply",
     "plan_for",
@@ -97,6 +94,7 @@ __all__ = [
     "sample",
     "shot_expectation",
     "state",
+    "sweep",
     "tracing",
     "weighted_observables",
 ]

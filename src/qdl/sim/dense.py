@@ -21,17 +21,17 @@ are split into shared ones ``(m_s,)`` and per-row ones ``(B, m_b)``, real.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from qdl.circuit import Circuit
-from qdl.gates import fourier_terms
 from qdl.observables import AnyObservable
-from qdl.sim.core import REAL, Bound, Step, apply, compile_circuit, gate_tensor, memo
+from qdl.sim import tables
+from qdl.sim.core import REAL, Step, compile_circuit, memo
 from qdl.sim.measure import observable_apply
+from qdl.sim.tables import TableGrads, Tables, full_matrix, gate_id, is_free, others
 
 # Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32,
 # L=2..32 (python -m benchmarks.dense): 1.6-3.1x faster at n=3, 1.8-2.4x at n=4, 1.1-1.4x at
@@ -75,9 +75,9 @@ class Program:
         """The identity's gate id."""
         return len(self.steps) + len(self.constants)
 
-    def fits(self) -> bool:
-        """Whether the prefix products of the layers stay small (``DENSE_ENTRIES``)."""
-        return (len(self.layers) + len(self.prep)) * 4**self.n <= DENSE_ENTRIES
+    def fits(self, batch: int) -> bool:
+        """Whether a batch of states (with working copies) stays small (``DENSE_BYTES``)."""
+        return batch * 2**self.n * 64 <= DENSE_BYTES
 
 
 def program(circuit: Circuit) -> Program | None:
@@ -92,11 +92,9 @@ def program(circuit: Circuit) -> Program | None:
     if circuit.n_qubits > DENSE_QUBITS or circuit.n_qubits == 0:
         return None
     prog = memo(circuit, "dense", lambda: _compile(compile_circuit(circuit), circuit.n_qubits))
-    return prog if prog is not None and prog.fits() else None
-
-
-def _free(step: Step) -> bool:
-    return any(p.symbols() for p in step.op.params)
+    # The prefix products of the layers are kept for the gradient: they must stay small.
+    small = prog is not None and (len(prog.layers) + len(prog.prep)) * 4**prog.n <= DENSE_ENTRIES
+    return prog if small else None
 
 
 def _compile(steps: tuple[Step, ...], n: int) -> Program | None:
@@ -110,7 +108,7 @@ def _compile(steps: tuple[Step, ...], n: int) -> Program | None:
     for step in steps:
         wires = (*step.controls, *step.wires)
         if len(wires) == 1:
-            gid = _gate_id(step, params, constants)
+            gid = gate_id(step, params, constants)
             if gid is None:
                 return None
             w = wires[0]
@@ -120,21 +118,19 @@ def _compile(steps: tuple[Step, ...], n: int) -> Program | None:
             last[w] = _open(cells, mixers, last[w] + 1)
             cells[last[w]][w] = gid
             continue
-        if _free(step) or not wires:
+        if is_free(step) or not wires:
             return None
         at = _open(cells, mixers, max(0, *(last[w] for w in wires)))
-        m = _full_matrix(step, n)
+        m = full_matrix(step, n)
         if m is None:
             return None
         mixers[at] = m if mixers[at] is None else m @ mixers[at]
         for w in wires:
             started[w], last[w] = True, at
-    # Gate ids of constants follow the parameterized gates': shift them now P is known.
-    shift = len(params)
-    ident = shift + len(constants)
+    ident = len(params) + len(constants)
 
     def final(gid: int) -> int:
-        return gid if gid >= 0 else shift + (-gid - 1)
+        return tables.final_id(gid, len(params))
 
     depth = max((len(c) for c in chains), default=0)
     prep = tuple(tuple(final(c[d]) if d < len(c) else ident for c in chains)
@@ -153,34 +149,6 @@ def _open(cells: list[dict[int, int]], mixers: list[np.ndarray | None], at: int)
     return at
 
 
-def _gate_id(step: Step, params: list[Step], constants: list[np.ndarray]) -> int | None:
-    """Register a single-qubit gate: its id (constants get ``-1 - index`` until the number
-    of parameterized gates is known), or ``None`` when it has several free parameters."""
-    if not _free(step):
-        m = _full_matrix(dataclasses.replace(step, wires=(0,)), 1)
-        if m is None:
-            return None
-        constants.append(m)
-        return -len(constants)
-    if len(step.op.params) != 1 or fourier_terms(step.op.name) is None:
-        return None
-    params.append(step)
-    return len(params) - 1
-
-
-def _full_matrix(step: Step, n: int) -> np.ndarray | None:
-    """A constant step's ``2**n × 2**n`` matrix (wire 0 most significant); ``None`` when it
-    depends on a tensor that requires grad."""
-    if "_live_" in step.op.name:  # its matrix is a tensor that may change between calls
-        return None
-    k = 2**n
-    bound = Bound({}, (), torch.complex128, torch.device("cpu"))
-    eye = torch.eye(k, dtype=torch.complex128).reshape((2,) * n + (k,))
-    out = apply(eye, step, gate_tensor(step, bound))
-    # A live matrix (a trainable ``unitary``) is not a constant: the general path takes it.
-    return None if out.requires_grad else out.reshape(k, k).numpy()
-
-
 Observables = tuple[bool, torch.Tensor, "torch.Tensor | None"]
 
 
@@ -188,29 +156,29 @@ Observables = tuple[bool, torch.Tensor, "torch.Tensor | None"]
 class Layout:
     """Index tensors and constants of a program for one batching pattern, dtype and device.
 
-    The shared table holds the shared parameterized gates, then the constant gates and the
-    identity; the per-row table the per-row gates, then (unless ``per_row_only``) the shared
-    table.
-
     Attributes:
-        shared: gate ids (positions in ``program.steps``) of the shared parameterized gates.
-        batched: those of the per-row ones.
+        tables: how the angles become the tables of 2×2 matrices (:mod:`qdl.sim.tables`).
         prep_depth: depths of the program's preparation kept as such: trailing depths of
             shared gates become layers when the layers are shared (one 2**n matrix more is
             cheaper than a per-row 2×2 chain and its gradient).
         depth: layers (those moved from the preparation first).
-        prep_batched: the preparation reads the per-row table.
-        per_row_only: the per-row table holds the per-row gates only (no shared gate is read
-            per row).
+        tensors: the gathers into the tables, the identity and the mixers.
     """
 
-    shared: tuple[int, ...]
-    batched: tuple[int, ...]
+    tables: Tables
     prep_depth: int
     depth: int
-    prep_batched: bool
-    per_row_only: bool
     tensors: dict[str, torch.Tensor | None]
+
+    @property
+    def shared(self) -> tuple[int, ...]:
+        """Gate ids (positions in ``program.steps``) of the shared parameterized gates."""
+        return self.tables.shared
+
+    @property
+    def batched(self) -> tuple[int, ...]:
+        """Gate ids of the per-row parameterized gates."""
+        return self.tables.batched
 
 
 def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
@@ -227,16 +195,8 @@ def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
 
 def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
                  device: torch.device) -> Layout | None:
-    shared = tuple(i for i, b in enumerate(batched) if not b)
-    per_row = tuple(i for i, b in enumerate(batched) if b)
-    n_ids = prog.identity + 1
-    rows_s = np.full(n_ids, -1)
-    rows_s[list(shared)] = np.arange(len(shared))
-    rows_s[len(prog.steps):] = len(shared) + np.arange(n_ids - len(prog.steps))
-    rows_b = np.where(rows_s >= 0, rows_s + len(per_row), -1)
-    rows_b[list(per_row)] = np.arange(len(per_row))
-    is_b = np.zeros(n_ids, dtype=bool)
-    is_b[list(per_row)] = True
+    is_b = np.zeros(prog.identity + 1, dtype=bool)
+    is_b[:len(batched)] = batched
     n, k = prog.n, 2**prog.n
     prep = np.array(prog.prep, dtype=int).reshape(-1, n)
     cells = np.array(prog.layers, dtype=int).reshape(-1, n)
@@ -249,67 +209,36 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     mixer_list = [None] * (len(prep) - keep) + mixer_list
     prep = prep[:keep]
     prep_b = bool(level_b.any())
-    per_row_only = bool(is_b[prep].all())
+    tab = tables.tables(prog.steps, prog.constants, batched, prep_b, bool(is_b[prep].all()),
+                        dtype, device)
     bits = (np.arange(k)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1  # (K, n)
 
     def as_index(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a.reshape(-1), dtype=torch.long, device=device)
 
-    t: dict[str, torch.Tensor | None] = {}
-    for name, ids in (("shared", shared), ("batched", per_row)):
-        lam, c = _fourier(prog, ids)
-        c4 = c.reshape(len(ids), c.shape[1], 4)
-        t[name + "_lam"] = torch.as_tensor(-1j * lam, dtype=dtype, device=device)
-        t[name + "_c"] = torch.as_tensor(c4, dtype=dtype, device=device)
-        # ∂C/∂θ terms, transposed for conj(∂L/∂T) @ them: (m, 4, J).
-        t[name + "_dc"] = torch.as_tensor((-1j * lam[..., None] * c4).transpose(0, 2, 1),
-                                          dtype=dtype, device=device).contiguous()
-    fixed = np.concatenate([prog.constants, np.eye(2)[None]])
-    t["fixed"] = torch.as_tensor(fixed.reshape(-1), dtype=dtype, device=device)
-    t["eye"] = torch.eye(k, dtype=dtype, device=device)
-    rows = rows_b if prep_b else rows_s
+    t: dict[str, torch.Tensor | None] = {"eye": torch.eye(k, dtype=dtype, device=device)}
+    rows = tab.rows_b if prep_b else tab.rows_s
     if len(prep):
         # Depth 0 acts on |0>: only the first column of its gates is read.
         t["prep0"] = as_index(4 * rows[prep[0]][:, None] + 2 * np.arange(2)[None, :])
         t["prep_rest"] = as_index(4 * rows[prep[1:]][..., None] + np.arange(4))
     product = 2 * np.arange(n)[None, :] + bits  # (K, n) into the wires' vectors (n, 2)
-    t["product"], t["product_others"] = as_index(product), _leave_one_out(product, device)
-    rows = rows_s
+    t["product"] = as_index(product)
+    t["product_others"] = tables.leave_one_out(product, device)
     pattern = 2 * bits[:, None, :] + bits[None, :, :]  # (K, K, n): entry (r, c) per wire
-    kron = 4 * rows[cells][:, None, None, :] + pattern[None]
-    t["kron"], t["kron_others"] = as_index(kron), _leave_one_out(kron, device)
+    kron = 4 * tab.rows_s[cells][:, None, None, :] + pattern[None]
+    t["kron"], t["kron_others"] = as_index(kron), tables.leave_one_out(kron, device)
     mixers = [np.eye(k) if m is None else m for m in mixer_list]
     t["mixers"] = torch.as_tensor(np.array(mixers), dtype=dtype, device=device) if any(
         m is not None for m in mixer_list) else None
-    return Layout(shared, per_row, len(prep), len(cells), prep_b, per_row_only, t)
+    return Layout(tab, len(prep), len(cells), t)
 
 
-OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products by cumprod)
-
-
-def _leave_one_out(index: np.ndarray, device: torch.device) -> torch.Tensor | None:
-    """For an index ``(..., n)`` of factors, ``(..., n, n-1)``: each factor's others, so that
-    the products of all factors but one are one gather and one product."""
-    n = index.shape[-1]
-    if index.size * (n - 1) > OTHERS_INDEX:
-        return None
-    keep = ~np.eye(n, dtype=bool)
-    out = np.broadcast_to(index[..., None, :], (*index.shape, n))[..., keep]
-    return torch.as_tensor(out.reshape(-1), dtype=torch.long, device=device)
-
-
-def _fourier(prog: Program, ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """``λ`` ``(m, J)`` and ``C`` ``(m, J, 2, 2)`` of the gates ``ids`` (padded with zeros)."""
-    terms = [fourier_terms(prog.steps[i].op.name) for i in ids]
-    j = max((len(t[0]) for t in terms if t is not None), default=1)
-    lam = np.zeros((len(ids), j))
-    c = np.zeros((len(ids), j, 2, 2), dtype=complex)
-    for i, t in enumerate(terms):
-        values, mats = t  # type: ignore[misc]
-        lam[i, :len(values)] = values
-        c[i, :len(values)] = mats if mats.ndim == 3 else np.einsum("ki,ij->kij", mats,
-                                                                     np.eye(2))
-    return lam, c
+def observables_for(observables: tuple[AnyObservable, ...], prog: Program, lay: Layout
+                    ) -> Observables:
+    """The observables as :func:`forward` takes them (:func:`observable_matrices`)."""
+    eye = lay.tensors["eye"]
+    return observable_matrices(observables, prog.n, eye.dtype, eye.device)  # type: ignore[union-attr]
 
 
 def observable_matrices(observables: tuple[AnyObservable, ...], n: int, dtype: torch.dtype,
@@ -343,8 +272,7 @@ _OBSERVABLES: dict[tuple, Observables] = {}
 class Saved:
     """What the backward pass needs from the forward pass."""
 
-    phases: tuple[torch.Tensor, torch.Tensor]  # e^{-iθλ}: shared (m_s, J), per-row (B, m_b, J)
-    tables: tuple[torch.Tensor, torch.Tensor | None]  # flat 2×2 tables: (R*4,), (B, R_b*4)
+    tables: tables.Built
     prep: list[torch.Tensor] = field(default_factory=list)  # wire vectors per depth (.., n*2)
     prep_gates: torch.Tensor | None = None  # gates of depths >= 1 (.., D-1, n, 2, 2)
     product: torch.Tensor | None = None  # ψ0's gathered factors (.., K, n)
@@ -361,16 +289,10 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
     ``(B, m_b)``. Plain torch operations: autograd can differentiate them too (second
     derivatives go that way)."""
     t = lay.tensors
-    phase_s = torch.exp(shared.unsqueeze(-1) * t["shared_lam"])
-    table_s = torch.cat([(phase_s.unsqueeze(-2) @ t["shared_c"]).view(-1), t["fixed"]])
-    phase_b = torch.exp(batched.unsqueeze(-1) * t["batched_lam"])
-    table_b = None
-    if lay.prep_batched:
-        table_b = (phase_b.unsqueeze(-2) @ t["batched_c"]).view(batch, -1)
-        if not lay.per_row_only:
-            table_b = torch.cat([table_b, table_s.expand(batch, -1)], -1)
-    saved = Saved((phase_s, phase_b), (table_s, table_b))
-    psi0 = _prep(prog.n, lay, table_b if lay.prep_batched else table_s, saved)
+    built = tables.build(lay.tables, shared, batched, batch)
+    table_s, table_b = built.shared, built.per_row
+    saved = Saved(built)
+    psi0 = _prep(prog.n, lay, table_s if table_b is None else table_b, saved)
     psi = psi0
     if lay.depth:
         k, depth = 2**prog.n, lay.depth
@@ -406,7 +328,7 @@ def _prep(n: int, lay: Layout, table: torch.Tensor, saved: Saved) -> torch.Tenso
                 v = (level @ v.view(*lead, n, 2, 1)).view(*lead, 2 * n)
                 saved.prep.append(v)
     else:
-        v = t["fixed"].new_zeros(2 * n)
+        v = lay.tables.tensors["fixed"].new_zeros(2 * n)
         v[::2] = 1
     product = v.index_select(-1, t["product"]).view(*lead, 2**n, n)
     saved.product = product
@@ -425,20 +347,6 @@ def _prefix_products(stack: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, -3)
 
 
-def _others(values: torch.Tensor, source: torch.Tensor, index: torch.Tensor | None
-            ) -> torch.Tensor:
-    """``out_j = Π_{i≠j} values_i`` over the last axis of ``values`` (gathered from ``source``
-    by a leave-one-out ``index`` when there is one, else by two cumulative products; never
-    by division, so zero entries are fine)."""
-    n = values.shape[-1]
-    if index is not None:
-        return source.index_select(-1, index).view(*values.shape, n - 1).prod(-1)
-    ones = torch.ones_like(values.narrow(-1, 0, 1))
-    left = torch.cat([ones, values.narrow(-1, 0, n - 1).cumprod(-1)], -1)
-    right = torch.cat([values.narrow(-1, 1, n - 1).flip(-1).cumprod(-1).flip(-1), ones], -1)
-    return left * right
-
-
 def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
              observables: Observables, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients ``(∂L/∂shared, ∂L/∂batched)`` of ``L = Σ grad_out · E`` in closed form: the
@@ -452,47 +360,15 @@ def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
         g_psi = psi * (grad_out @ twice)
     else:
         g_psi = 2 * (grad_out.mT.unsqueeze(-1) * saved.applied).sum(0)
-    grads = _TableGrads(prog, lay, batch, psi)  # type: ignore[arg-type]
+    grads = TableGrads(lay.tables, batch, psi)  # type: ignore[arg-type]
     if lay.depth:
         g_psi = _layer_grads(prog, lay, saved, g_psi, grads)
     _prep_grads(prog, lay, saved, g_psi, grads)
-    return grads.angles(saved.phases)
-
-
-class _TableGrads:
-    """Accumulates ``∂L/∂T`` for the shared table and the per-row one, then turns them into
-    angle gradients."""
-
-    def __init__(self, prog: Program, lay: Layout, batch: int, like: torch.Tensor):
-        self.lay, self.batch = lay, batch
-        self.n_b = len(lay.batched) * 4
-        n_s = (len(lay.shared) + prog.identity + 1 - len(prog.steps)) * 4
-        self.g_s = like.new_zeros(n_s)
-        self.g_b = like.new_zeros(batch, self.n_b + (0 if lay.per_row_only else n_s)) \
-            if lay.prep_batched else None
-
-    def add(self, is_batched: bool, index: torch.Tensor, values: torch.Tensor) -> None:
-        if is_batched:
-            self.g_b.index_add_(1, index, values.reshape(self.batch, -1))  # type: ignore[union-attr]
-        else:
-            self.g_s.index_add_(0, index, values.reshape(-1))
-
-    def angles(self, phases: tuple[torch.Tensor, torch.Tensor]
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``∂L/∂θ = Re Σ_k conj(∂L/∂T)·(−iλ_k) e^{−iθλ_k} C_k`` for both tables."""
-        g_s, t, m_s = self.g_s, self.lay.tensors, len(self.lay.shared)
-        if self.g_b is not None and not self.lay.per_row_only:
-            g_s = g_s + self.g_b[:, self.n_b:].sum(0)
-        g = g_s[:m_s * 4].view(m_s, 1, 4).conj() @ t["shared_dc"]
-        shared = (g.squeeze(-2) * phases[0]).sum(-1).real
-        if self.g_b is None or not self.n_b:
-            return shared, phases[1].real.sum(-1) * 0
-        g = self.g_b[:, :self.n_b].reshape(self.batch, -1, 1, 4).conj() @ t["batched_dc"]
-        return shared, (g.squeeze(-2) * phases[1]).sum(-1).real
+    return grads.angles(saved.tables.phases)
 
 
 def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
-                 grads: _TableGrads) -> torch.Tensor:
+                 grads: TableGrads) -> torch.Tensor:
     """Table gradients of the layers; returns ``∂L/∂ψ0``."""
     t, prefix, psi0 = lay.tensors, saved.prefix, saved.psi0
     u = prefix.select(-3, -1)  # type: ignore[union-attr]
@@ -508,23 +384,23 @@ def _layer_grads(prog: Program, lay: Layout, saved: Saved, g_psi: torch.Tensor,
     g_f = (prefix.reshape(-1, k) @ (u.mH @ g_u)).view(prefix.shape) @ before.mH  # type: ignore[union-attr]
     if t["mixers"] is not None:
         g_f = t["mixers"].mH @ g_f
-    others = _others(saved.factors, saved.tables[0], t["kron_others"])  # type: ignore[arg-type]
-    grads.add(False, t["kron"], g_f.flatten(-2).unsqueeze(-1) * others.conj())
+    rest = others(saved.factors, saved.tables.shared, t["kron_others"])  # type: ignore[arg-type]
+    grads.add(False, t["kron"], g_f.flatten(-2).unsqueeze(-1) * rest.conj())
     return g_psi0
 
 
 def _prep_grads(prog: Program, lay: Layout, saved: Saved, g_psi0: torch.Tensor,
-                grads: _TableGrads) -> None:
+                grads: TableGrads) -> None:
     """Table gradients of the product-state preparation from ``∂L/∂ψ0``."""
     if not lay.prep_depth:
         return
     t, n = lay.tensors, prog.n
-    if not lay.prep_batched:
+    if not lay.tables.per_row:
         g_psi0 = g_psi0.sum(0)
     lead = g_psi0.shape[:-1]
-    others = _others(saved.product, saved.prep[-1], t["product_others"])  # type: ignore[arg-type]
+    rest = others(saved.product, saved.prep[-1], t["product_others"])  # type: ignore[arg-type]
     g_v = g_psi0.new_zeros(*lead, 2 * n).index_add_(
-        -1, t["product"], (g_psi0.unsqueeze(-1) * others.conj()).flatten(-2))
+        -1, t["product"], (g_psi0.unsqueeze(-1) * rest.conj()).flatten(-2))
     if saved.prep_gates is not None:
         gate_grads = []
         for d in range(lay.prep_depth - 1, 0, -1):
@@ -532,5 +408,5 @@ def _prep_grads(prog: Program, lay: Layout, saved: Saved, g_psi0: torch.Tensor,
             g_col = g_v.view(*lead, n, 2, 1)
             gate_grads.append(g_col @ v_in.view(*lead, n, 1, 2).conj())
             g_v = (gates.mH @ g_col).view(*lead, 2 * n)
-        grads.add(lay.prep_batched, t["prep_rest"], torch.stack(gate_grads[::-1], -4))
-    grads.add(lay.prep_batched, t["prep0"], g_v)
+        grads.add(lay.tables.per_row, t["prep_rest"], torch.stack(gate_grads[::-1], -4))
+    grads.add(lay.tables.per_row, t["prep0"], g_v)

@@ -74,6 +74,22 @@ def _zmatrix(observables: tuple[Observable, ...], n: int, dtype: torch.dtype,
     return torch.stack(cols, -1)
 
 
+def z_matrix(observables: tuple[AnyObservable, ...], n: int, dtype: torch.dtype,
+             device: torch.device) -> torch.Tensor | None:
+    """The matrix ``M`` ``(2**n, O)`` (real ``dtype``) with ``<O_o> = Σ_i |ψ_i|² M[i, o]`` when
+    every observable is a sum of Z-only Pauli terms (and ``M`` is not too large); else
+    ``None``.
+
+    >>> from qdl.observables import parse_observables
+    >>> z_matrix(tuple(parse_observables(["Z0"], 1)), 1, torch.float64, "cpu").tolist()
+    [[1.0], [-1.0]]
+    """
+    if not all(isinstance(o, Observable) and all(map(_is_z, o.terms)) for o in observables) \
+            or 2**n * len(observables) > ZMATRIX_MAX:
+        return None
+    return _zmatrix(observables, n, dtype, torch.device(device))  # type: ignore[arg-type]
+
+
 def _use_zmatrix(n: int, observables: Sequence[Observable]) -> bool:
     return 2**n * len(observables) <= ZMATRIX_MAX and any(
         _is_z(t) for o in observables for t in o.terms)

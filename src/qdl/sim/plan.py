@@ -246,6 +246,36 @@ def item_grad(lam: torch.Tensor, phibar: torch.Tensor, item: PlanItem, t: torch.
     return 2 * (lam.reshape(lam.shape[0], -1) @ phibar.reshape(phibar.shape[0], -1).T)
 
 
+def sweep(items: Sequence[PlanItem], tensors: Sequence[torch.Tensor | None], psi: torch.Tensor,
+          lam: torch.Tensor, wanted: Sequence[int]) -> list[torch.Tensor | None]:
+    """The adjoint method's ``dL/dT`` (:func:`item_grad`) for the items ``wanted`` (ascending)
+    of a plan that ran to ``psi``, with ``lam = Σ_o g_o O_o ψ`` (Jones & Gacon,
+    arXiv:2009.02823); ``None`` for the others.
+
+    The sweep keeps four states, whatever the depth: ``ψ``, ``φ`` (the state, un-computed item
+    by item, kept conjugated), ``λ`` (carried back the same way) and one spare.
+    """
+    grads: list[torch.Tensor | None] = [None] * len(items)
+    if not wanted:
+        return grads
+    # The sweep carries conj(φ): un-computing it is conj(U)† = Uᵀ, and the gradient
+    # contraction λ_i·conj(φ_j) then needs no conjugated copy of a state per item.
+    phi = psi.conj().resolve_conj()
+    spare = torch.empty_like(phi)
+    for i in range(len(items) - 1, wanted[0] - 1, -1):
+        item, t = items[i], tensors[i]
+        if i == 0 and isinstance(item, Prep):
+            grads[0] = item_grad(lam, phi, item, t)  # type: ignore[arg-type]
+            break
+        tbar = None if t is None else t.conj()
+        phi, spare = apply_into(phi, item, tbar, spare, adjoint=True)
+        if i in wanted:
+            grads[i] = item_grad(lam, phi, item, t)  # type: ignore[arg-type]
+        if i > wanted[0]:
+            lam, spare = apply_into(lam, item, t, spare, adjoint=True)
+    return grads
+
+
 def plan_tensors(items: Sequence[PlanItem], bound: Bound) -> list[torch.Tensor | None]:
     """The tensor each plan item is applied with (``None`` for a single permutation gate).
 
