@@ -7,9 +7,11 @@ runs a fresh Python process that imports torch and qdl the way a user does and t
 forward + backward (batch 64, ``ry`` encoding, 4 layers of ``rx, ry, rz`` and a CNOT ring,
 ``<Z_i>`` on every wire; the circuit of ``benchmarks/threads.py``) with the thread count it
 found at start (the *default*) and with every setting from 1 to the core count, interleaved.
-The ratio is default / best. Two import orders are measured, because OpenMP reads its wait
-policy once, when torch loads: ``qdl first`` (``import qdl`` sets ``OMP_WAIT_POLICY=PASSIVE``
-before torch loads) and ``torch first`` (``import torch, qdl``, as in the Quickstart).
+The ratio is default / best; QDL adapts the default (``qdl.sim.core.adapt_threads``), the
+fixed settings run with ``QDL_ADAPT_THREADS=0``. Two import orders are measured, because
+OpenMP reads its wait policy once, when torch loads: ``qdl first`` (``import qdl`` sets
+``OMP_WAIT_POLICY=PASSIVE`` before torch loads) and ``torch first`` (``import torch, qdl``,
+as in the Quickstart).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from threads import STEP
 
 _CHILD = r"""
-import json, statistics, sys, time
+import json, os, statistics, sys, time
 order, n, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 if order == "torch":
     import torch
@@ -36,15 +38,25 @@ import qdl
 import torch
 default = torch.get_num_threads()
 """ + STEP + r"""settings = {"default": default, **{str(k): k for k in range(1, cores + 1)}}
-reps = max(2, int(200 / 4 ** (n / 4)))
+reps = max(3, int(800 / 4 ** (n / 4)))  # about 0.3 s per sample: the spinners make it noisy
+
+
+def use(k):
+    # A fixed setting is that many threads: QDL's adaptation is switched off for it.
+    os.environ.pop("QDL_ADAPT_THREADS", None)
+    if k != "default":
+        os.environ["QDL_ADAPT_THREADS"] = "0"
+    torch.set_num_threads(settings[k])
+
+
 times = {k: [] for k in settings}
-for k, threads in settings.items():
-    torch.set_num_threads(threads)
+for k in settings:
+    use(k)
     step()
 names = list(settings)
-for r in range(7):
+for r in range(9):
     for k in names[r % len(names):] + names[:r % len(names)]:
-        torch.set_num_threads(settings[k])
+        use(k)
         t = time.perf_counter()
         for _ in range(reps):
             step()

@@ -504,9 +504,11 @@ def test_import_order_decides_whether_threads_spin(code, spinning):
     assert out.strip() == str(spinning)
 
 
-def test_busy_machine_with_spinning_threads_lowers_threads_then_restores(monkeypatch):
-    """Spinning threads on a busy machine: QDL drops to one thread (values and adjoint
-    gradients unchanged) and restores the count once the machine is no longer busy."""
+@pytest.mark.parametrize("spinning", [True, False])
+def test_busy_machine_lowers_threads_then_restores(spinning, monkeypatch):
+    """On a busy machine QDL drops to one thread (values and adjoint gradients unchanged),
+    whether threads spin or wait passively, and restores the count once it is no longer
+    busy."""
     from qdl.sim import core
 
     c = Circuit(3).ry(0, "a").cx(0, 1).rx(2, "b").cz(1, 2)
@@ -514,7 +516,7 @@ def test_busy_machine_with_spinning_threads_lowers_threads_then_restores(monkeyp
     want = qdl.expval(c, ["Z1", "X2"], args, diff_method="adjoint")
     (want_grad,) = torch.autograd.grad(want.sum(), args["a"])
     busy = [True]
-    monkeypatch.setattr(core, "ACTIVE_WAIT", True)
+    monkeypatch.setattr(core, "ACTIVE_WAIT", spinning)
     monkeypatch.setattr(core, "_busy", lambda: busy[0])
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -533,11 +535,27 @@ def test_busy_machine_with_spinning_threads_lowers_threads_then_restores(monkeyp
     torch.testing.assert_close(grad, want_grad)
 
 
-def test_threads_left_alone_when_threads_wait_passively(monkeypatch):
-    """Without spinning threads (qdl imported first) a busy machine changes nothing."""
+@pytest.mark.parametrize(("load", "others", "busy"), [
+    (0.1, 0, False), (1.0, 1, False), (3.0, 0, True), (0.1, 2, True)])
+def test_busy_means_every_core_taken_by_others(load, others, busy, monkeypatch):
+    """Busy: a 1-minute load average above the cores, or as many other runnable threads as
+    cores right now (a load that just started)."""
+    import os
+
     from qdl.sim import core
 
-    monkeypatch.setattr(core, "ACTIVE_WAIT", False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(core, "_running_others", lambda: others)
+    monkeypatch.setattr(core, "_LOAD", [-1.0, False])
+    assert core._busy() is busy
+
+
+def test_threads_left_alone_when_the_user_says_so(monkeypatch):
+    """QDL_ADAPT_THREADS=0 keeps the user's thread count on a busy machine."""
+    from qdl.sim import core
+
+    monkeypatch.setenv("QDL_ADAPT_THREADS", "0")
     monkeypatch.setattr(core, "_busy", lambda: True)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

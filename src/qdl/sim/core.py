@@ -358,26 +358,28 @@ def check_device(device: object) -> torch.device:
 
 ACTIVE_WAIT = False
 """Set by ``import qdl``: torch was loaded first, so its OpenMP threads spin while they wait
-(``OMP_WAIT_POLICY`` is read once, when torch loads, and was not set)."""
+(``OMP_WAIT_POLICY`` is read once, when torch loads, and was not set). A fact for
+diagnostics: :func:`adapt_threads` acts the same either way."""
 _LOAD: list = [-1.0, False]  # when the load average was last read, and whether it was high
 
 
 def adapt_threads() -> None:
-    """Lower torch's intra-op threads to one while that helps, and restore them after.
+    """Lower torch's intra-op threads to one while other processes keep the cores busy, and
+    restore them after.
 
-    It helps when OpenMP threads spin-wait (:data:`ACTIVE_WAIT`: torch was loaded before
-    qdl) and other processes keep the cores busy (1-minute load average above the cores this
-    process may use): every parallel region then waits for a descheduled thread, and
-    ``python -m benchmarks.busy`` measured a 4-qubit step 23x slower on torch's default 2
-    threads than on one. The setting is process-wide, because the backward pass runs outside
+    On a busy machine every parallel region waits for a descheduled thread:
+    ``python -m benchmarks.busy`` (one spinning process per core) measured torch's default 2
+    threads 1.4-1.8x slower than one thread for 4-12 qubits when the threads wait passively
+    (``import qdl`` first), and 23x slower at 4 qubits when they spin (:data:`ACTIVE_WAIT`:
+    torch loaded first). The setting is process-wide, because the backward pass runs outside
     QDL's calls (each call lowers it again if something raised it); the count found first is
-    restored on the first call that finds the machine no longer busy.
-    Nothing changes when ``import qdl`` came first (the threads then wait passively), when the
-    user set ``OMP_WAIT_POLICY``, or inside ``torch.compile`` / ``torch.func``.
+    restored on the first call that finds the machine no longer busy. Nothing changes inside
+    ``torch.compile`` / ``torch.func``, or when the environment sets ``QDL_ADAPT_THREADS=0``
+    (threads as you set them, busy or not).
 
     >>> adapt_threads()
     """
-    if not ACTIVE_WAIT or tracing():
+    if tracing() or os.environ.get("QDL_ADAPT_THREADS") == "0":
         return
     busy = _busy()
     if busy and torch.get_num_threads() > 1:
@@ -393,15 +395,28 @@ _LOWERED: list[int | None] = [None]  # the thread count adapt_threads lowered, i
 
 
 def _busy() -> bool:
+    """Whether others keep every core this process may use busy: the 1-minute load average
+    above the cores, or as many other runnable threads as cores right now (a load that just
+    started takes a minute to show in the average). Read at most once a second."""
     now = time.monotonic()
-    if now - _LOAD[0] > 1.0:  # the load average moves slowly: read it once a second
+    if now - _LOAD[0] > 1.0:
         try:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
                 os.cpu_count() or 1)
-            _LOAD[:] = [now, os.getloadavg()[0] > cores]
+            _LOAD[:] = [now, os.getloadavg()[0] > cores or _running_others() >= cores]
         except OSError:
             _LOAD[:] = [now, False]
     return bool(_LOAD[1])
+
+
+def _running_others() -> int:
+    """Runnable threads right now other than the caller (Linux's ``/proc/loadavg``; 0
+    where there is none)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0]) - 1
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def tracing() -> bool:
