@@ -145,9 +145,9 @@ def test_unused_batch_rows_repeat():
     assert abs(float(gw) - 3 * -np.sin(0.3)) < 1e-12
 
 
-def test_cumprod_products_match_gathered_ones(rng, monkeypatch):
+def test_multiplied_products_match_gathered_ones(rng, monkeypatch):
     """Without leave-one-out indices (large layers) gradients are the same: the products of
-    all factors but one by cumulative products."""
+    all factors but one from the products before and after each factor."""
     c, inputs, weights = closed_form_circuit(4, 30, rng)
     params = shared_weights(inputs, weights, 3, rng, torch.complex128)
     names = list(params)
@@ -159,9 +159,9 @@ def test_cumprod_products_match_gathered_ones(rng, monkeypatch):
     gathered = grads()
     monkeypatch.setattr(tables, "OTHERS_INDEX", 0)
     c = c.copy()  # a new circuit object: a new program and layout, built without them
-    cumulative = grads()
+    multiplied = grads()
     assert all(lay.tensors["kron_others"] is None
                for lay in dense.program(c).layouts.values() if lay is not None)
-    for a, b in zip(gathered, cumulative, strict=True):
+    for a, b in zip(gathered, multiplied, strict=True):
         if a is not None:
             assert torch.allclose(a, b, atol=1e-12)

@@ -33,10 +33,10 @@ from qdl.sim.core import REAL, Step, compile_circuit, memo
 from qdl.sim.measure import observable_apply
 from qdl.sim.tables import TableGrads, Tables, full_matrix, gate_id, is_free, others
 
-# Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, B=32,
-# L=2..32 (python -m benchmarks.dense): 1.6-3.1x faster at n=3, 1.8-2.4x at n=4, 1.1-1.4x at
-# n=5, 0.4-0.7x at n=6; per-row layers (data re-uploading) 0.2-0.8x from n=3 on (see that
-# benchmark's docstring), so those run on the general simulator.
+# Measured against the general simulator, fwd+bwd of embedding + L layers + CNOT ring, batch
+# 32, L=2..8 (python -m benchmarks.closed_form): 1.6-2.0x faster at n=3, 1.7-1.9x at n=4,
+# 1.3-1.5x at n=5, 0.7x at n=6 (where the fused path, 1.3x, takes over). Per-row gates after
+# an entangler (data re-uploading) have no dense layout: the fused path takes them.
 DENSE_QUBITS = 5  # largest register simulated densely
 DENSE_ENTRIES = 2**22  # largest layers x 4**n (the prefix products kept for the gradient)
 DENSE_BYTES = 2**26  # largest batch of states (with working copies) run without chunking

@@ -33,10 +33,10 @@ from qdl.sim.measure import expectation, weighted_observables, z_matrix
 from qdl.sim.plan import Block, Perm, PlanItem, Prep, plan_for, run, sweep
 from qdl.sim.tables import TableGrads, Tables, gate_id, is_free, others
 
-# Measured against the general adjoint (python -m benchmarks.dense --fused): the closed form
-# saves the autograd graph over the blocks, a fixed cost that the simulation outweighs above
-# this size.
-FUSED_QUBITS = 14
+# Measured against the general adjoint, layer fwd+bwd, batch 32, W's circuit with L=2..8
+# (python -m benchmarks.closed_form): 1.3-1.5x faster for 3-10 qubits, 1.2-1.3x at 12, 0.9-1.0x
+# at 14 (the simulation outweighs the autograd graph it saves); re-uploading 1.1-1.4x up to 8.
+FUSED_QUBITS = 12
 FUSED_BYTES = 2**28  # largest batch of states (with working copies) run without chunking
 
 
@@ -216,9 +216,11 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
         kron = _kron_pattern(width, prep)
         for i, k in enumerate(members):
             where[k] = (len(groups), i)
+        # Per-row blocks multiply their factors instead of gathering each one's others: the
+        # gathered copy (width - 1 times the factors, per row) cost more than the simulation.
         groups.append(Group(prep, is_batched, depth, width, tuple(members),
                             as_index(4 * rows[ids][..., None] + np.arange(4)), as_index(kron),
-                            tables.leave_one_out(kron, device)))
+                            None if is_batched else tables.leave_one_out(kron, device)))
     constant = tuple(item.tensor(Bound({}, (), dtype, device)) if isinstance(item, Perm) else
                      gate_tensor(item, Bound({}, (), dtype, device))
                      if isinstance(item, Step) else None for item in prog.items)

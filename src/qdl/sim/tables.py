@@ -187,7 +187,7 @@ class TableGrads:
         return shared, (g.squeeze(-2) * phases[1]).sum(-1).real
 
 
-OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products by cumprod)
+OTHERS_INDEX = 2**20  # largest leave-one-out index kept (else products, see others)
 
 
 def leave_one_out(index: np.ndarray, device: torch.device) -> torch.Tensor | None:
@@ -205,8 +205,8 @@ def leave_one_out(index: np.ndarray, device: torch.device) -> torch.Tensor | Non
 def others(values: torch.Tensor, source: torch.Tensor, index: torch.Tensor | None
            ) -> torch.Tensor:
     """``out_j = Π_{i≠j} values_i`` over the last axis of ``values`` (gathered from ``source``
-    by a :func:`leave_one_out` ``index`` when there is one, else by two cumulative products;
-    never by division, so zero entries are fine).
+    by a :func:`leave_one_out` ``index`` when there is one, else from products of the factors
+    before and after each one; never by division, so zero entries are fine).
 
     >>> v = torch.tensor([2.0, 3.0, 0.0])
     >>> others(v, v, None).tolist()
@@ -215,7 +215,14 @@ def others(values: torch.Tensor, source: torch.Tensor, index: torch.Tensor | Non
     n = values.shape[-1]
     if index is not None:
         return source.index_select(-1, index).view(*values.shape, n - 1).prod(-1)
-    ones = torch.ones_like(values.narrow(-1, 0, 1))
-    left = torch.cat([ones, values.narrow(-1, 0, n - 1).cumprod(-1)], -1)
-    right = torch.cat([values.narrow(-1, 1, n - 1).flip(-1).cumprod(-1).flip(-1), ones], -1)
-    return left * right
+    f = values.unbind(-1)
+    if n == 1:
+        return torch.ones_like(values)
+    # Products of the factors before (left) and after (right) each one: 3n - 4 products, no
+    # gathered copies (for per-row blocks the gathered index costs n - 1 times the factors).
+    left, right = [f[0]], [f[-1]]
+    for i in range(1, n - 1):
+        left.append(left[-1] * f[i])
+        right.append(right[-1] * f[n - 1 - i])
+    out = [right[-1]] + [left[i - 1] * right[n - 2 - i] for i in range(1, n - 1)] + [left[-1]]
+    return torch.stack(out, -1)
