@@ -125,3 +125,26 @@ def peak_rss_of(fn: Callable[..., Any], *args: Any, baseline: bool = False) -> A
         raise RuntimeError(f"peak_rss_of: child raised {payload}")
     base, peak = payload
     return (base, peak) if baseline else peak
+
+
+BURST = 20  # steps per timed sample: a training loop runs its steps back to back
+
+
+def burst(step: Callable[[], None], k: int = BURST) -> Callable[[], None]:
+    """``k`` calls of ``step`` in a row, as one timed sample (divide its time by ``k``).
+
+    The harness pauses and collects garbage between samples so contenders do not disturb one
+    another; for a step under a millisecond that pause puts torch's thread pool to sleep and
+    the caches out, so a single step per sample times a cold start, not a loop.
+    """
+
+    def run() -> None:
+        for _ in range(k):
+            step()
+
+    return run
+
+
+def per_step(med: dict[str, float], k: int = BURST) -> dict[str, float]:
+    """Milliseconds per step from medians of bursts."""
+    return {name: ms / k for name, ms in med.items()}

@@ -5,7 +5,8 @@
 **Training step** (batch 32, Adam, cross-entropy, 2 classes, 30 features):
 ``Linear(30→n) → RY(h_i) angle embedding + 2 layers of RX, RY, RZ per qubit and a CNOT ring
 → ⟨Z_i⟩ → Linear(n→2)``. Contenders, timed interleaved with torch's default threading, each
-sample a burst of ``BURST`` steps back to back as in a training loop (per-step times printed):
+sample a burst of ``timing.BURST`` steps back to back as in a training loop (per-step times
+printed):
 
 * ``qdl``: the model as a user writes it, ``torch.nn.Sequential`` around
   :class:`qdl.nn.QuantumLayer` of ``angle_embedding(n).extend(hardware_efficient(...))``,
@@ -36,7 +37,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from peers import JIT_PEERS, NOTES, PEERS, PeerStep  # noqa: E402
-from timing import measure, medians  # noqa: E402
+from timing import burst, measure, medians, per_step  # noqa: E402
 
 import qdl  # noqa: E402
 from qdl.nn import QuantumLayer  # noqa: E402
@@ -237,30 +238,6 @@ def _grads_as_model(model: torch.nn.Sequential) -> torch.nn.Sequential:
 
 
 # --------------------------------------------------------------------------- runs
-
-BURST = 20  # steps per timed sample: a training loop runs its steps back to back
-
-
-def burst(step: Callable[[], None], k: int = BURST) -> Callable[[], None]:
-    """``k`` calls of ``step`` in a row, as one timed sample (divide its time by ``k``).
-
-    The harness pauses and collects garbage between samples so contenders do not disturb one
-    another; for a step under a millisecond that pause puts torch's thread pool to sleep and
-    the caches out, so a single step per sample times a cold start, not a loop.
-    """
-
-    def run() -> None:
-        for _ in range(k):
-            step()
-
-    return run
-
-
-def per_step(med: dict[str, float], k: int = BURST) -> dict[str, float]:
-    """Milliseconds per step from medians of bursts."""
-    return {name: ms / k for name, ms in med.items()}
-
-
 
 def training_rows(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
     """Time qdl / mlp / tcng training steps per size; return one dict per size."""

@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 from peers import JIT_PEERS, NOTES, PEERS, PeerStep, _torch_peer, default_inputs  # noqa: E402
-from timing import measure, medians, peak_rss_of  # noqa: E402
+from timing import BURST, burst, measure, medians, peak_rss_of  # noqa: E402
 
 import qdl  # noqa: E402
 
@@ -142,20 +142,32 @@ def byte_bound_ms(L: int, pass_ms: float) -> float:
 
 def measure_capped(contenders: dict[str, Any], repeats: int,
                    slow_s: float) -> tuple[dict[str, float], list[str]]:
-    """Median ms per contender, and the names timed once: those whose first (warm-up) call
-    took over ``slow_s`` are timed once more, not ``repeats`` times interleaved (a peer 10×
-    slower than the best needs no precision, and some take a minute per step at n=16)."""
+    """Median ms per step per contender, and the names timed once: those whose first (warm-up)
+    call took over ``slow_s`` are timed once more, not ``repeats`` times interleaved (a peer
+    10× slower than the best needs no precision, and some take a minute per step at n=16).
+    Steps under ``SAMPLE_S`` are timed in bursts of up to ``timing.BURST`` back to back, as a
+    training loop runs them (see :func:`timing.burst`)."""
     first = {}
     for name, fn in contenders.items():
         t0 = time.perf_counter()
         fn()
         first[name] = time.perf_counter() - t0
     fast = {k: fn for k, fn in contenders.items() if first[k] <= slow_s}
-    med = medians(measure(fast, repeats=repeats, warmup=0)) if fast else {}
+    steps = {}
+    for name, fn in fast.items():  # sized by a second call: the first one builds caches
+        t0 = time.perf_counter()
+        fn()
+        steps[name] = max(1, min(BURST, int(SAMPLE_S / max(time.perf_counter() - t0, 1e-6))))
+    med = medians(measure({k: burst(fn, steps[k]) for k, fn in fast.items()}, repeats=repeats,
+                          warmup=0)) if fast else {}
+    med = {k: v / steps[k] for k, v in med.items()}
     slow = [k for k in contenders if k not in fast]
     for name in slow:
         med[name] = medians(measure({name: contenders[name]}, repeats=1, warmup=0))[name]
     return {k: med[k] for k in contenders}, slow
+
+
+SAMPLE_S = 0.02  # steps shorter than this are timed in bursts
 
 
 def _contenders(n: int, L: int, B: int, peers: list[str]) -> tuple[dict[str, Any], dict]:
