@@ -34,7 +34,12 @@ def circuit_of(model: nn.Module) -> Any:
     return next((m.circuit for m in model.modules() if isinstance(m, QuantumLayer)), None)
 
 
-def _criterion(task: str, reduction: str = "mean") -> nn.Module:
+def criterion(task: str, reduction: str = "mean") -> nn.Module:
+    """The training loss of a task: cross-entropy for classification, else squared error.
+
+    >>> criterion("regression")
+    MSELoss()
+    """
     if task == "classification":
         return nn.CrossEntropyLoss(reduction=reduction)
     return nn.MSELoss(reduction=reduction)
@@ -60,7 +65,7 @@ def metrics(outputs: torch.Tensor, y: torch.Tensor, pre: Preprocessor) -> dict[s
     """
     if len(y) == 0:
         return {}
-    out = {"loss": float(_criterion(pre.task)(outputs, y))}
+    out = {"loss": float(criterion(pre.task)(outputs, y))}
     if pre.classes is None:
         err = (outputs - y).double() * pre.target_std
         total = ((y.double() - y.double().mean()) * pre.target_std).pow(2).sum()

@@ -147,7 +147,12 @@ def check_data_file(cfg: RunConfig, run_dir: Path, fix: str) -> None:
     raise QDLError(f"the data file of {run_dir} is gone: no file at {csv}{relative}; {fix}")
 
 
-def _make_dir(run_dir: Path) -> None:
+def make_run_dir(run_dir: Path) -> None:
+    """Create ``run_dir`` and its parents, or raise a one-line :class:`QDLError` naming it.
+
+    >>> import tempfile
+    >>> make_run_dir(Path(tempfile.mkdtemp()) / "runs" / "a")
+    """
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -156,7 +161,7 @@ def _make_dir(run_dir: Path) -> None:
 
 
 @contextmanager
-def _exclusive(run_dir: Path) -> Iterator[None]:
+def exclusive(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``run_dir`` so that two trainings never mix their files.
 
     ``flock`` locks vanish with their process, so a killed run leaves no stale lock and

@@ -29,9 +29,9 @@ from qdl.app.config import MAX_QUBITS, RunConfig, differences, validate
 
 # Re-exported: callers (and tests) reach the run-directory and scoring helpers from here.
 from qdl.app.evaluation import (  # noqa: F401
-    _criterion,
     circuit_of,
     confusion,
+    criterion,
     metrics,
     parameter_counts,
     predict_outputs,
@@ -42,12 +42,12 @@ from qdl.app.rundir import (
     FORMAT,
     METRICS,
     MODEL,
-    _exclusive,
-    _make_dir,
     atomic_save,
     atomic_write_text,
     check_data_file,
+    exclusive,
     load_checkpoint,
+    make_run_dir,
 )
 from qdl.data import Preprocessor, Table, load_csv, load_dataset, read_csv, split_indices
 from qdl.data.qchem import with_qchem
@@ -300,7 +300,7 @@ class Trainer:
     def _epoch(self, epoch: int) -> dict[str, Any]:
         start = time.perf_counter()
         # The library's one training loop (qdl.models.train_epoch); DDP shares each batch.
-        train_epoch(self.step_model, self.optimizer, _criterion(self.data.task, "sum"),
+        train_epoch(self.step_model, self.optimizer, criterion(self.data.task, "sum"),
                     self.data.x["train"], self.data.y["train"],
                     batch_size=self.cfg.train.batch_size, seed=self.cfg.train.seed,
                     epoch=epoch, rank=self.rank, world=self.world, device=self.device)
@@ -385,8 +385,8 @@ def train_run(
     if cfg is None and not resume:
         raise QDLError("train_run needs a config unless it resumes")
     cfg = None if cfg is None else absolute_data(cfg)
-    _make_dir(run_dir)
-    with _exclusive(run_dir):
+    make_run_dir(run_dir)
+    with exclusive(run_dir):
         cfg, ckpt = _claim(run_dir, cfg, resume, epochs)
         if ckpt is not None:
             check_data_file(cfg, run_dir, "put it back there to resume")

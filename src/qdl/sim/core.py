@@ -86,6 +86,27 @@ class Step:
     controls: tuple[int, ...]
     perm: tuple[int, ...] | None
 
+    def apply(self, state: torch.Tensor, t: torch.Tensor | None, adjoint: bool = False,
+              out: torch.Tensor | None = None) -> torch.Tensor:
+        """The step (or its inverse) on ``state`` ``(2, ..., 2, B)``: a new tensor (``out``
+        is for fused items, which write into it)."""
+        return apply(state, self, t, adjoint)
+
+    def grad(self, lam: torch.Tensor, phibar: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``dL/dT = 2 Σ_rest λ_i conj(φ_j)`` for the step's tensor ``t``, shaped like it
+        (``phibar`` = conj(φ); see :func:`qdl.sim.plan.sweep`)."""
+        if self.controls:
+            index = control_index(self.controls, lam.dim())
+            lam, phibar = lam[index], phibar[index]
+        lam, phibar = to_front(lam, self.wires), to_front(phibar, self.wires)
+        batched = t.dim() == (1 if self.kind is Kind.DIAGONAL else 2) + 1
+        if self.kind is Kind.DIAGONAL:
+            g = (lam * phibar).sum(1)
+            return 2 * (g.T if batched else g.sum(-1))
+        if batched:
+            return 2 * torch.einsum("irb,jrb->bij", lam, phibar)
+        return 2 * (lam.reshape(lam.shape[0], -1) @ phibar.reshape(phibar.shape[0], -1).T)
+
 
 @lru_cache(maxsize=256)
 def compile_ops(ops: tuple[Op, ...]) -> tuple[Step, ...]:

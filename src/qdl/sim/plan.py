@@ -21,10 +21,8 @@ from qdl.sim.core import (
     angles,
     apply,
     compile_circuit,
-    control_index,
     gate_tensor,
     memo,
-    to_front,
     tracing,
     zero_state,
 )
@@ -162,6 +160,11 @@ class Prep:
     blocks: tuple[Block, ...]
     n_qubits: int
 
+    def grad(self, lam: torch.Tensor, phibar: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The prepared state's gradient: ``L = <ψ0|A|ψ0>`` with ``λ = A ψ0`` here, so
+        ``∂L/∂Re ψ0 + i ∂L/∂Im ψ0 = 2λ``."""
+        return 2 * lam
+
 
 PlanItem = Block | Perm | Prep | Step
 
@@ -221,36 +224,12 @@ def _flush_perms(perms: list[Step], n_qubits: int) -> list[PlanItem]:
     return out
 
 
-def item_grad(lam: torch.Tensor, phibar: torch.Tensor, item: PlanItem, t: torch.Tensor
-              ) -> torch.Tensor:
-    """``dL/dT = 2 Σ_rest λ_i conj(φ_j)`` for the tensor ``t`` of a plan item, shaped like it.
-
-    ``lam`` is the loss-weighted bra and ``phibar`` the conjugated state, both just before the
-    item in the adjoint sweep. (PyTorch's gradient for a complex input is ``∂L/∂Re + i ∂L/∂Im``.)
-    """
-    if isinstance(item, Block):
-        return item.grad(lam, phibar, t)
-    if isinstance(item, Prep):
-        # L = <ψ0|A|ψ0> with λ = A ψ0 here, so ∂L/∂Re ψ0 + i ∂L/∂Im ψ0 = 2λ.
-        return 2 * lam
-    if item.controls:
-        index = control_index(item.controls, lam.dim())
-        lam, phibar = lam[index], phibar[index]
-    lam, phibar = to_front(lam, item.wires), to_front(phibar, item.wires)
-    batched = t.dim() == (1 if item.kind is Kind.DIAGONAL else 2) + 1
-    if item.kind is Kind.DIAGONAL:
-        g = (lam * phibar).sum(1)
-        return 2 * (g.T if batched else g.sum(-1))
-    if batched:
-        return 2 * torch.einsum("irb,jrb->bij", lam, phibar)
-    return 2 * (lam.reshape(lam.shape[0], -1) @ phibar.reshape(phibar.shape[0], -1).T)
-
-
 def sweep(items: Sequence[PlanItem], tensors: Sequence[torch.Tensor | None], psi: torch.Tensor,
           lam: torch.Tensor, wanted: Sequence[int]) -> list[torch.Tensor | None]:
-    """The adjoint method's ``dL/dT`` (:func:`item_grad`) for the items ``wanted`` (ascending)
-    of a plan that ran to ``psi``, with ``lam = Σ_o g_o O_o ψ`` (Jones & Gacon,
-    arXiv:2009.02823); ``None`` for the others.
+    """The adjoint method's ``dL/dT = 2 Σ_rest λ_i conj(φ_j)`` (each item's ``grad``) for the
+    items ``wanted`` (ascending) of a plan that ran to ``psi``, with ``lam = Σ_o g_o O_o ψ``
+    (Jones & Gacon, arXiv:2009.02823); ``None`` for the others. (PyTorch's gradient for a
+    complex input is ``∂L/∂Re + i ∂L/∂Im``.)
 
     The sweep keeps four states, whatever the depth: ``ψ``, ``φ`` (the state, un-computed item
     by item, kept conjugated), ``λ`` (carried back the same way) and one spare.
@@ -265,12 +244,12 @@ def sweep(items: Sequence[PlanItem], tensors: Sequence[torch.Tensor | None], psi
     for i in range(len(items) - 1, wanted[0] - 1, -1):
         item, t = items[i], tensors[i]
         if i == 0 and isinstance(item, Prep):
-            grads[0] = item_grad(lam, phi, item, t)  # type: ignore[arg-type]
+            grads[0] = item.grad(lam, phi, t)  # type: ignore[arg-type]
             break
         tbar = None if t is None else t.conj()
         phi, spare = apply_into(phi, item, tbar, spare, adjoint=True)
         if i in wanted:
-            grads[i] = item_grad(lam, phi, item, t)  # type: ignore[arg-type]
+            grads[i] = item.grad(lam, phi, t)  # type: ignore[union-attr,arg-type]
         if i > wanted[0]:
             lam, spare = apply_into(lam, item, t, spare, adjoint=True)
     return grads
@@ -506,18 +485,6 @@ def _group_matrices(name: str, values: list[list[torch.Tensor]], is_batched: boo
     return mat.expand(shape)
 
 
-def item_apply(state: torch.Tensor, item: PlanItem, tensor: torch.Tensor | None,
-               adjoint: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Apply a plan item (or its inverse) to a state ``(2, ..., 2, B)``.
-
-    Fused items write into ``out`` when given (see :func:`apply_into`); single steps return
-    a new tensor.
-    """
-    if isinstance(item, Step):
-        return apply(state, item, tensor, adjoint)
-    return item.apply(state, tensor, adjoint, out)  # type: ignore[arg-type]
-
-
 def apply_into(
     state: torch.Tensor, item: PlanItem, tensor: torch.Tensor | None,
     spare: torch.Tensor | None, adjoint: bool = False, owned: bool = True,
@@ -528,7 +495,7 @@ def apply_into(
     not ours to overwrite). Measured at n=16, a fresh 2**n-sized tensor per gate costs page
     faults that double a GEMM's time; two buffers in turn avoid them.
     """
-    new = item_apply(state, item, tensor, adjoint, out=spare)
+    new = item.apply(state, tensor, adjoint, out=spare)  # type: ignore[union-attr,arg-type]
     if spare is not None and new.data_ptr() == spare.data_ptr():
         spare = state if owned and state.is_contiguous() else torch.empty_like(new)
     return new, spare
