@@ -604,9 +604,9 @@ def _stacked_closed_form(circuit: Circuit, obs: tuple[AnyObservable, ...], param
         shared = _gather([t for t in flat if t.dim() == 1], index_s, real, (0,), where)
         batched = _gather([t for t in flat if t.dim() == 2], index_b, real, (batch, 0), where)
         out = _run_closed_form(engine, prog, lay, obs, shared, batched, batch)
-        # A NaN or infinite angle reaches every output of its row: one check here, and the
-        # general path then names the parameter.
-        return out.reshape(*batch_shape, len(obs)) if bool(out.isfinite().all()) else None
+        # A NaN or infinite angle reaches every output of its row, and so their sum: one
+        # check here, and the general path then names the parameter.
+        return out.reshape(*batch_shape, len(obs)) if math.isfinite(float(out.sum())) else None
     return None
 
 
