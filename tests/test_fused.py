@@ -219,3 +219,18 @@ def test_multiplied_products_match_gathered_ones(rng, monkeypatch):
     for a, b in zip(gathered, multiplied, strict=True):
         if a is not None:
             assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_no_warnings(rng):
+    """A QuantumLayer step on the fused path warns about nothing (its checks read detached
+    values)."""
+    import warnings
+
+    from qdl.nn import QuantumLayer
+
+    c, inputs, _ = closed_form_circuit(6, 20, rng, reupload=True)
+    layer = QuantumLayer(c, ["Z0", "Z3"], inputs=inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(torch.randn(4, 6)).sum().backward()
+    assert used(c)

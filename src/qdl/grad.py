@@ -606,7 +606,8 @@ def _stacked_closed_form(circuit: Circuit, obs: tuple[AnyObservable, ...], param
         out = _run_closed_form(engine, prog, lay, obs, shared, batched, batch)
         # A NaN or infinite angle reaches every output of its row, and so their sum: one
         # check here, and the general path then names the parameter.
-        return out.reshape(*batch_shape, len(obs)) if math.isfinite(float(out.detach().sum())) else None
+        finite = math.isfinite(float(out.detach().sum()))
+        return out.reshape(*batch_shape, len(obs)) if finite else None
     return None
 
 
