@@ -228,9 +228,14 @@ def test_no_warnings(rng):
 
     from qdl.nn import QuantumLayer
 
-    c, inputs, _ = closed_form_circuit(6, 20, rng, reupload=True)
+    c, inputs, _ = closed_form_circuit(6, 20, rng)  # bare names: the Stacked fast path
     layer = QuantumLayer(c, ["Z0", "Z3"], inputs=inputs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        layer(torch.randn(4, 6)).sum().backward()
+    always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)  # torch warns once per process: an earlier test may have
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layer(torch.randn(4, 6)).sum().backward()
+    finally:
+        torch.set_warn_always(always)
     assert used(c)
