@@ -172,7 +172,13 @@ def test_program_refuses_what_it_cannot_take(circuit):
 def test_stacked_tensors_match_named_parameters(rng):
     """Stacked inputs and weights (as QuantumLayer passes them) give the named path's values
     and gradients."""
-    c, inputs, weights = closed_form_circuit(6, 30, rng, reupload=True)
+    inputs, weights = [f"x{i}" for i in range(6)], [f"w{i}" for i in range(12)]
+    c = Circuit(6)
+    for layer in range(2):  # re-uploading with bare names: the Stacked fast path takes it
+        for i in range(6):
+            c.ry(i, inputs[i]).rz(i, weights[6 * layer + i])
+        for i in range(6):
+            c.cx(i, (i + 1) % 6)
     x = torch.tensor(rng.uniform(-3, 3, (2, 3, 6)), dtype=torch.float64, requires_grad=True)
     w = torch.tensor(rng.uniform(-3, 3, len(weights)), dtype=torch.float64,
                      requires_grad=True)
