@@ -3,13 +3,14 @@
     benchmarks/.peers-venv/bin/python -m benchmarks.all [--quick] [--readme]
     python -m benchmarks.all --from-json benchmarks/results/all-DATE.json --readme
 
-Runs, in sequence: workload W against every peer (eager and JIT) with both machine bounds
-(``workload_w``), the hybrid training step and the batch-of-1 step (``training_step``), the
-busy-machine thread check (``busy``), start-up (``startup``) and a 22-qubit batch-1 adjoint
-step. Prints one table (target, measured, pass), writes ``benchmarks/results/all-DATE.json``
-and ``.md``; ``--readme`` rewrites README.md between ``<!-- perf:begin -->`` and
-``<!-- perf:end -->`` from those numbers. Peers that are not installed are skipped and their
-targets read "no data" (run it in ``benchmarks/.peers-venv``, see ``setup_peers.sh``).
+Runs, in sequence and each in a fresh process: workload W against every peer (eager and
+JIT) with both machine bounds (``workload_w``), the hybrid training step and the batch-of-1
+step (``training_step``), the busy-machine thread check (``busy``), start-up (``startup``) and
+a 22-qubit batch-1 adjoint step. Prints one table (target, measured, pass), writes
+``benchmarks/results/all-DATE.json`` and ``.md``; ``--readme`` rewrites README.md between
+``<!-- perf:begin -->`` and ``<!-- perf:end -->`` from those numbers. Peers that are not
+installed are skipped and their targets read "no data" (run it in
+``benchmarks/.peers-venv``, see ``setup_peers.sh``).
 
 ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (unless already set): this machine is
 shared, and OpenMP threads that spin while waiting make every OpenMP-based contender (torch,
@@ -40,7 +41,7 @@ import training_step  # noqa: E402
 import workload_w  # noqa: E402
 from peers import NOTES, PEERS  # noqa: E402
 from summary import markdown, summary_rows, write_readme  # noqa: E402
-from timing import measure, medians  # noqa: E402
+from timing import fresh, measure, medians  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -51,22 +52,31 @@ def big_batch1(n: int = 22, L: int = 4, repeats: int = 3) -> float:
     return medians(measure({"qdl": step}, repeats=repeats, warmup=1))["qdl"]
 
 
+def _w_grid(grid: list[tuple[int, int]], repeats: int, jit_max_n: int, slow_s: float
+            ) -> tuple[list[dict], float, dict[str, str]]:
+    """Workload W's rows, the GEMM rate and the peers' notes (run in a fresh process)."""
+    rows, rate = workload_w.run_grid(grid, L=4, repeats=repeats, peers=list(PEERS),
+                                     peer_max_n=16, jit_max_n=jit_max_n, slow_s=slow_s)
+    return rows, rate, dict(NOTES)
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Run every study; return the raw results."""
     t0 = time.perf_counter()
     grid = [(4, 64), (8, 64), (12, 64), (16, 64)] + ([] if quick else [(20, 4)])
-    rows, rate = workload_w.run_grid(grid, L=4, repeats=3 if quick else 7, peers=list(PEERS),
-                                     peer_max_n=16, jit_max_n=8 if quick else 12,
-                                     slow_s=2.0 if quick else 10.0)
+    # Each study runs in a fresh process (see timing.fresh); the peers' notes come back with
+    # W's rows.
+    rows, rate, notes = fresh(_w_grid, grid, 3 if quick else 7, 8 if quick else 12,
+                              2.0 if quick else 10.0)
     print("\n" + workload_w._table(rows, [p for p in PEERS if any(p in r["ms"] for r in rows)]))
     res: dict[str, Any] = {"w": rows, "cmac_per_s": rate}
-    res["training"] = training_step.training_rows([4, 8, 12], repeats=5 if quick else 9)
-    res["batch1"] = training_step.batch1_rows([4, 8], repeats=9 if quick else 15)
+    res["training"] = fresh(training_step.training_rows, [4, 8, 12], repeats=5 if quick else 9)
+    res["batch1"] = fresh(training_step.batch1_rows, [4, 8], repeats=9 if quick else 15)
     res["busy"] = busy.run([4, 8, 12])
     res["startup"] = startup.run(repeats=5 if quick else 9)
-    res["big_batch1_ms"] = big_batch1(22, repeats=2 if quick else 3)
+    res["big_batch1_ms"] = fresh(big_batch1, 22, repeats=2 if quick else 3)
     print(f"22-qubit batch-1 adjoint step (W, L=4): {res['big_batch1_ms'] / 1e3:.2f} s")
-    res["notes"] = dict(NOTES)
+    res["notes"] = {**notes, **NOTES}
     res["quick"] = quick
     res["date"] = datetime.date.today().isoformat()
     res["versions"] = workload_w._versions()

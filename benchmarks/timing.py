@@ -148,3 +148,18 @@ def burst(step: Callable[[], None], k: int = BURST) -> Callable[[], None]:
 def per_step(med: dict[str, float], k: int = BURST) -> dict[str, float]:
     """Milliseconds per step from medians of bursts."""
     return {name: ms / k for name, ms in med.items()}
+
+
+def fresh(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a fresh (``spawn``-ed) interpreter; returns its result.
+
+    One study's leftovers (other libraries' thread pools, allocator state, a lowered torch
+    thread count) slowed the next study's every contender 2-4x when all ran in one process:
+    a torch MLP step took 1.06 ms after workload W's grid and 0.31 ms in a process of its own.
+    ``fn`` must be a module-level function and its result picklable.
+    """
+    import concurrent.futures
+
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()

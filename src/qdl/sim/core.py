@@ -431,11 +431,20 @@ def _busy() -> bool:
 
 
 def _running_others() -> int:
-    """Runnable threads right now other than the caller (Linux's ``/proc/loadavg``; 0
-    where there is none)."""
+    """Runnable threads of other processes right now (Linux's ``/proc``; 0 where there is
+    none). This process's own are left out: spinning OpenMP threads of another library loaded
+    here would otherwise count as a busy machine."""
     try:
         with open("/proc/loadavg") as f:
-            return int(f.read().split()[3].split("/")[0]) - 1
+            total = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue  # the thread ended meanwhile
+        return total - max(own, 1)
     except (OSError, IndexError, ValueError):
         return 0
 
