@@ -11,18 +11,9 @@ a 22-qubit batch-1 adjoint step. Prints one table (target, measured, pass), writ
 ``<!-- perf:begin -->`` and ``<!-- perf:end -->`` from those numbers. Peers that are not
 installed are skipped and their targets read "no data" (run it in
 ``benchmarks/.peers-venv``, see ``setup_peers.sh``).
-
-``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (unless already set): this machine is
-shared, and OpenMP threads that spin while waiting make every OpenMP-based contender (torch,
-Qulacs, lightning) several times slower whenever another process holds a core; ``busy``
-measures the spinning case on purpose, in fresh processes without it.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import datetime

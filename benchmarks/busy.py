@@ -8,10 +8,9 @@ forward + backward (batch 64, ``ry`` encoding, 4 layers of ``rx, ry, rz`` and a 
 ``<Z_i>`` on every wire; the circuit of ``benchmarks/threads.py``) with the thread count it
 found at start (the *default*) and with every setting from 1 to the core count, interleaved.
 The ratio is default / best; QDL adapts the default (``qdl.sim.core.adapt_threads``), the
-fixed settings run with ``QDL_ADAPT_THREADS=0``. Two import orders are measured, because
-OpenMP reads its wait policy once, when torch loads: ``qdl first`` (``import qdl`` sets
-``OMP_WAIT_POLICY=PASSIVE`` before torch loads) and ``torch first`` (``import torch, qdl``,
-as in the Quickstart).
+fixed settings run with ``QDL_ADAPT_THREADS=0``. Two import orders are measured (``qdl
+first``, ``torch first``): QDL once set ``OMP_WAIT_POLICY=PASSIVE`` when it was imported
+first, and the two orders must now behave alike.
 """
 
 from __future__ import annotations

@@ -490,18 +490,19 @@ def test_a_circuit_that_grows_after_a_run_is_recompiled():
     np.testing.assert_allclose(second.numpy(), ref.circuit_state(c, {"a": 0.4}), atol=1e-12)
 
 
-@pytest.mark.parametrize(("code", "spinning"), [
-    ("import torch, qdl", True), ("import qdl, torch", False)])
-def test_import_order_decides_whether_threads_spin(code, spinning):
-    """qdl knows when torch was loaded first with OpenMP's default (spinning) wait policy."""
+@pytest.mark.parametrize("code", ["import torch, qdl", "import qdl, torch"])
+def test_import_leaves_the_wait_policy_alone(code):
+    """Whatever the import order, qdl does not set OMP_WAIT_POLICY (passive waiting made every
+    small torch operation slower on a quiet machine) and knows the threads spin."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", f"{code}; print(qdl.sim.core.ACTIVE_WAIT)"],
+    out = subprocess.run([sys.executable, "-c", f"{code}; import os; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'), qdl.sim.core.ACTIVE_WAIT)"],
                          capture_output=True, text=True, env=env, check=True).stdout
-    assert out.strip() == str(spinning)
+    assert out.split() == ["None", "True"]
 
 
 @pytest.mark.parametrize("spinning", [True, False])

@@ -378,9 +378,9 @@ def check_device(device: object) -> torch.device:
 
 
 ACTIVE_WAIT = False
-"""Set by ``import qdl``: torch was loaded first, so its OpenMP threads spin while they wait
-(``OMP_WAIT_POLICY`` is read once, when torch loads, and was not set). A fact for
-diagnostics: :func:`adapt_threads` acts the same either way."""
+"""Set by ``import qdl``: OpenMP threads spin a while before they sleep (``OMP_WAIT_POLICY``
+is not ``PASSIVE``). A fact for diagnostics: :func:`adapt_threads` acts the same either
+way."""
 _LOAD: list = [-1.0, False]  # when the load average was last read, and whether it was high
 
 
@@ -389,12 +389,12 @@ def adapt_threads() -> None:
     restore them after.
 
     On a busy machine every parallel region waits for a descheduled thread:
-    ``python -m benchmarks.busy`` (one spinning process per core) measured torch's default 2
-    threads 1.4-1.8x slower than one thread for 4-12 qubits when the threads wait passively
-    (``import qdl`` first), and 23x slower at 4 qubits when they spin (:data:`ACTIVE_WAIT`:
-    torch loaded first). The setting is process-wide, because the backward pass runs outside
-    QDL's calls (each call lowers it again if something raised it); the count found first is
-    restored on the first call that finds the machine no longer busy. Nothing changes inside
+    ``python -m benchmarks.busy`` (one spinning process per core) measured torch's 2 threads
+    1.4-1.8x slower than one thread for 4-12 qubits when the threads wait passively, and up to
+    23x slower at 4 qubits when they spin (:data:`ACTIVE_WAIT`, OpenMP's default). The setting
+    is process-wide, because the backward pass runs outside QDL's calls (each call lowers it
+    again if something raised it); the count found first is restored on the first call that
+    finds the machine no longer busy. Nothing changes inside
     ``torch.compile`` / ``torch.func``, or when the environment sets ``QDL_ADAPT_THREADS=0``
     (threads as you set them, busy or not).
 
