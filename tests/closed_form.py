@@ -8,6 +8,7 @@ from helpers import batched_state, expectation
 
 from qdl import Circuit
 from qdl.expr import Sym
+from qdl.observables import Hermitian, Projector, embed
 
 SINGLE = ("rx", "ry", "rz", "p")
 FIXED = ("h", "s", "t", "sx", "x", "y", "z", "sdg")
@@ -59,3 +60,13 @@ def reference_expectations(circuit, params, observables):
     """Dense numpy expectations for every row: ``(B, O)``."""
     states = batched_state(circuit, {k: v.detach().numpy() for k, v in params.items()})
     return np.stack([expectation(states, o) for o in observables], -1)
+
+
+def matrix_observables(rng: np.random.Generator) -> tuple[list, list[np.ndarray]]:
+    """A random Hermitian on wires (2, 0) and the projector |1?0><1?0| of a 3-qubit register,
+    with their dense numpy operators."""
+    h = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    h = h + h.conj().T
+    ops = [embed(h, (2, 0), range(3)), np.diag([1.0 if (i >> 2) & 1 and not i & 1 else 0.0
+                                                 for i in range(8)])]
+    return [Hermitian(h, (2, 0)), Projector((1, 0), (0, 2))], ops

@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from closed_form import closed_form_circuit, reference_expectations, shared_weights
+from closed_form import (
+    closed_form_circuit,
+    matrix_observables,
+    reference_expectations,
+    shared_weights,
+)
 from helpers import pauli_operator
 
 from qdl import Circuit, Stacked, expval
 from qdl.expr import Sym
-from qdl.observables import Hermitian, Projector, embed
 from qdl.sim import dense, fused, tables
 
 
@@ -120,11 +124,7 @@ def test_matrix_observables(rng):
     """Hermitian and Projector observables match numpy."""
     c, inputs, weights = closed_form_circuit(3, 15, rng)
     params = shared_weights(inputs, weights, 4, rng, torch.complex128)
-    h = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
-    h = h + h.conj().T
-    obs = [Hermitian(h, (2, 0)), Projector((1, 0), (0, 2))]
-    ops = [embed(h, (2, 0), range(3)), np.diag([1.0 if (i >> 2) & 1 and not i & 1 else 0.0
-                                                 for i in range(8)])]
+    obs, ops = matrix_observables(rng)
     got = expval(c, obs, params, diff_method="adjoint", dtype=torch.complex128)
     assert used(c)
     want = reference_expectations(c, params, ops)

@@ -351,9 +351,10 @@ def _closed_form(plan: Evaluation, circuit: Circuit) -> torch.Tensor | None:
         if lay is None:
             continue
         real = REAL[bound.dtype]
-        shared = torch.stack([values[i] for i in lay.shared]) if lay.shared else \
+        ids_s, ids_b = lay.tables.shared, lay.tables.batched
+        shared = torch.stack([values[i] for i in ids_s]) if ids_s else \
             torch.zeros(0, dtype=real, device=bound.device)
-        batched = torch.stack([values[i] for i in lay.batched], -1) if lay.batched else \
+        batched = torch.stack([values[i] for i in ids_b], -1) if ids_b else \
             torch.zeros(bound.batch, 0, dtype=real, device=bound.device)
         return _run_closed_form(engine, prog, lay, plan.observables, shared, batched,
                                 bound.batch)
@@ -652,7 +653,7 @@ def _stacked_feed(circuit: Circuit, engine: Any, prog: Any, params: Stacked,
         prog.feeds[key] = None
         return None
     indices = []
-    for ids, is_b in ((lay.shared, False), (lay.batched, True)):
+    for ids, is_b in ((lay.tables.shared, False), (lay.tables.batched, True)):
         order = [position[i] for i in ids]
         indices.append(None if order == list(range(start[is_b])) else
                        torch.tensor(order, dtype=torch.long, device=device))

@@ -170,16 +170,6 @@ class Layout:
     depth: int
     tensors: dict[str, torch.Tensor | None]
 
-    @property
-    def shared(self) -> tuple[int, ...]:
-        """Gate ids (positions in ``program.steps``) of the shared parameterized gates."""
-        return self.tables.shared
-
-    @property
-    def batched(self) -> tuple[int, ...]:
-        """Gate ids of the per-row parameterized gates."""
-        return self.tables.batched
-
 
 def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
            device: torch.device) -> Layout | None:
