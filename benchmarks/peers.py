@@ -596,6 +596,15 @@ def make_all(n: int, L: int, B: int, dtype: Any = "complex64", **kw: Any) -> dic
     return steps
 
 
+def build(name: str, n: int, L: int, B: int, dtype: Any = "complex64", **kw: Any) -> PeerStep:
+    """Peer ``name`` built, or ``RuntimeError`` saying why not (a picklable factory for
+    :class:`timing.Remote`)."""
+    peer = PEERS[name](n, L, B, dtype, **kw)
+    if peer is None:
+        raise RuntimeError(NOTES.get(name, "unavailable"))
+    return peer
+
+
 def run_peer(name: str, n: int, L: int, B: int, dtype: Any = "complex64", steps: int = 1) -> None:
     """Build peer ``name`` and run ``steps`` steps; picklable target for ``peak_rss_of``."""
     peer = PEERS[name](n, L, B, dtype)

@@ -8,6 +8,7 @@ resident set size.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import os
@@ -15,6 +16,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -59,9 +61,7 @@ def measure(
             time.sleep(pause_s)
             gc.disable()
             try:
-                t0 = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - t0) * 1e3)
+                times[name].append(seconds(fn) * 1e3)
             finally:
                 gc.enable()
     return times
@@ -130,19 +130,122 @@ def peak_rss_of(fn: Callable[..., Any], *args: Any, baseline: bool = False) -> A
 BURST = 20  # steps per timed sample: a training loop runs its steps back to back
 
 
-def burst(step: Callable[[], None], k: int = BURST) -> Callable[[], None]:
+def burst(step: Callable[[], Any], k: int = BURST) -> Callable[[], Any]:
     """``k`` calls of ``step`` in a row, as one timed sample (divide its time by ``k``).
 
     The harness pauses and collects garbage between samples so contenders do not disturb one
     another; for a step under a millisecond that pause puts torch's thread pool to sleep and
     the caches out, so a single step per sample times a cold start, not a loop.
     """
+    if isinstance(step, Remote):
+        return lambda: step.run(k)
 
     def run() -> None:
         for _ in range(k):
             step()
 
     return run
+
+
+@dataclass(frozen=True)
+class Elapsed:
+    """A sample timed where it ran (a :class:`Remote` contender's own clock)."""
+
+    seconds: float
+
+
+def _serve(conn: Any, threads: int | None, factory: Callable[..., Any], args: tuple,
+           kwargs: dict) -> None:
+    """Worker body of :class:`Remote`: build the step, then run ``k`` steps per request and
+    send back their time."""
+    if threads is not None:
+        _set_threads(threads)
+    try:
+        step = factory(*args, **kwargs)
+    except BaseException as exc:  # the parent reports it like a peer that failed to build
+        conn.send(("error", repr(exc)))
+        return
+    # Numbers and words only: an array would make this process import its library.
+    extra = {k: v for k, v in getattr(step, "extra", {}).items()
+             if isinstance(v, int | float | str)}
+    conn.send(("ready", None if step is None else extra))
+    if step is None:
+        return
+    while True:
+        k = conn.recv()
+        if k is None:
+            return
+        gc.collect()
+        gc.disable()
+        t0 = time.perf_counter()
+        for _ in range(k):
+            step()
+        took = time.perf_counter() - t0
+        gc.enable()
+        conn.send(took)
+
+
+class Remote:
+    """A contender built and run in a process of its own, driven step by step from here.
+
+    Interleaving contenders in one process let one library's threads slow another's: with
+    JAX loaded next to torch, QDL's workload-W step at n=8 took 3.3 ms instead of 2.6 ms (and
+    4.4 ms with every peer), which no user who runs one of them sees. Each peer here has its
+    own interpreter; the harness still alternates their samples, and each sample is timed by
+    the worker's own clock (the pipe's round trip is not in it).
+
+    ``factory(*args, **kwargs)`` must be a module-level function returning a zero-argument
+    step (or ``None``: the peer is missing); ``extra`` is the step's ``extra`` dict. The worker
+    pins torch to ``threads`` (``None``: torch's default, what users get).
+    """
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, threads: int | None = THREADS,
+                 **kwargs: Any):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, threads, factory, args, kwargs),
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        status, payload = self.conn.recv()
+        if status == "error":
+            self.close()
+            raise RuntimeError(payload)
+        self.missing = payload is None
+        self.extra: dict[str, Any] = payload or {}
+        if self.missing:
+            self.close()
+
+    def run(self, k: int = 1) -> Elapsed:
+        """``k`` steps in the worker; their time."""
+        self.conn.send(k)
+        return Elapsed(self.conn.recv())
+
+    def __call__(self) -> Elapsed:
+        return self.run(1)
+
+    def close(self) -> None:
+        """Stop the worker."""
+        if self.proc.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self.conn.send(None)
+            self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def close_all(contenders: dict[str, Any]) -> None:
+    """Stop the workers of the :class:`Remote` contenders."""
+    for c in contenders.values():
+        if isinstance(c, Remote):
+            c.close()
+
+
+def seconds(fn: Callable[[], Any]) -> float:
+    """One call of ``fn``, timed (by the worker's clock for a :class:`Remote`)."""
+    t0 = time.perf_counter()
+    done = fn()
+    return done.seconds if isinstance(done, Elapsed) else time.perf_counter() - t0
 
 
 def per_step(med: dict[str, float], k: int = BURST) -> dict[str, float]:

@@ -36,8 +36,8 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from peers import JIT_PEERS, NOTES, PEERS, PeerStep  # noqa: E402
-from timing import burst, measure, medians, per_step  # noqa: E402
+from peers import JIT_PEERS, NOTES, PEERS, PeerStep, build  # noqa: E402
+from timing import Remote, burst, close_all, measure, medians, per_step  # noqa: E402
 
 import qdl  # noqa: E402
 from qdl.nn import QuantumLayer  # noqa: E402
@@ -212,6 +212,17 @@ def tcng_step(n: int, model: torch.nn.Sequential) -> tuple[PeerStep | None, dict
     return PeerStep("tcng", step, lambda: None, opt_name), info
 
 
+def tcng_remote(n: int) -> PeerStep:
+    """:func:`tcng_step` on the hybrid model's seeded weights, its check dict in ``extra``
+    (a picklable factory for :class:`timing.Remote`)."""
+    torch.manual_seed(0)
+    peer, info = tcng_step(n, qdl_model(n))
+    if peer is None:
+        raise RuntimeError(info["skipped"])
+    peer.extra.update(info)
+    return peer
+
+
 def _check_against_torch(model: torch.nn.Sequential, grad_fn: Callable[..., Any],
                          params: dict[str, Any], x: Any, y: Any) -> dict[str, float]:
     """Loss and gradient differences between tc-ng's and QDL's model at the same weights."""
@@ -247,11 +258,17 @@ def training_rows(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         hybrid = qdl_model(n)
         contenders: dict[str, Callable[[], None]] = {
             "qdl": torch_step(hybrid), "mlp": torch_step(mlp_model(n))}
-        tc_peer, tc_info = tcng_step(n, hybrid)
-        if tc_peer is not None:
+        try:  # in a process of its own: JAX's threads slowed torch's steps next to them
+            tc_peer = Remote(tcng_remote, n, threads=None)
             contenders["tcng"] = tc_peer
-        med = per_step(medians(measure({k: burst(f) for k, f in contenders.items()},
-                                       repeats=repeats, warmup=2, threads=None)))
+            tc_info = tc_peer.extra
+        except RuntimeError as exc:
+            tc_info = {"skipped": str(exc)}
+        try:
+            med = per_step(medians(measure({k: burst(f) for k, f in contenders.items()},
+                                           repeats=repeats, warmup=2, threads=None)))
+        finally:
+            close_all(contenders)
         row = {"n": n, "ms": med, "params": hybrid_params(n),
                "mlp_params": sum(p.numel() for p in mlp_model(n).parameters()),
                "tcng": tc_info, "threads": torch.get_num_threads()}
@@ -284,18 +301,20 @@ def batch1_rows(sizes: list[int], repeats: int, L: int = 4) -> list[dict[str, An
         if layer is not None:
             contenders["qdl_layer"] = layer
         compile_ms = {}
-        for name, make in PEERS.items():
-            try:
-                peer = make(n, L, 1, "complex64")
-            except Exception as exc:
-                NOTES[name] = f"failed: {exc!r}"
-                peer = None
-            if peer is not None:
-                contenders[name] = peer
-                if name in JIT_PEERS:
-                    compile_ms[name] = peer.extra["compile_ms"]
-        med = per_step(medians(measure({k: burst(f) for k, f in contenders.items()},
-                                       repeats=repeats, warmup=3, threads=None)))
+        for name in PEERS:
+            try:  # each peer in a process of its own (timing.Remote)
+                peer = Remote(build, name, n, L, 1, "complex64", threads=None)
+            except RuntimeError as exc:
+                NOTES[name] = str(exc)
+                continue
+            contenders[name] = peer
+            if name in JIT_PEERS:
+                compile_ms[name] = peer.extra["compile_ms"]
+        try:
+            med = per_step(medians(measure({k: burst(f) for k, f in contenders.items()},
+                                           repeats=repeats, warmup=3, threads=None)))
+        finally:
+            close_all(contenders)
         rows.append({"n": n, "L": L, "ms": med, "compile_ms": compile_ms})
         q = med.get("qdl_layer", med["qdl_adjoint"])
         print(f"batch 1, n={n}: " + ", ".join(

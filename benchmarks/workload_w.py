@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-from peers import JIT_PEERS, NOTES, PEERS, PeerStep, _torch_peer, default_inputs  # noqa: E402
-from timing import BURST, burst, measure, medians, peak_rss_of  # noqa: E402
+from peers import JIT_PEERS, NOTES, PEERS, PeerStep, _torch_peer, build, default_inputs  # noqa: E402
+from timing import BURST, Remote, burst, close_all, measure, medians, peak_rss_of, seconds  # noqa: E402
 
 import qdl  # noqa: E402
 
@@ -147,17 +147,11 @@ def measure_capped(contenders: dict[str, Any], repeats: int,
     10× slower than the best needs no precision, and some take a minute per step at n=16).
     Steps under ``SAMPLE_S`` are timed in bursts of up to ``timing.BURST`` back to back, as a
     training loop runs them (see :func:`timing.burst`)."""
-    first = {}
-    for name, fn in contenders.items():
-        t0 = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - t0
+    first = {name: seconds(fn) for name, fn in contenders.items()}
     fast = {k: fn for k, fn in contenders.items() if first[k] <= slow_s}
     steps = {}
     for name, fn in fast.items():  # sized by a second call: the first one builds caches
-        t0 = time.perf_counter()
-        fn()
-        steps[name] = max(1, min(BURST, int(SAMPLE_S / max(time.perf_counter() - t0, 1e-6))))
+        steps[name] = max(1, min(BURST, int(SAMPLE_S / max(seconds(fn), 1e-6))))
     med = medians(measure({k: burst(fn, steps[k]) for k, fn in fast.items()}, repeats=repeats,
                           warmup=0)) if fast else {}
     med = {k: v / steps[k] for k, v in med.items()}
@@ -179,15 +173,14 @@ def _contenders(n: int, L: int, B: int, peers: list[str]) -> tuple[dict[str, Any
         contenders["qdl_layer"] = layer
     compile_ms = {}
     for name in peers:
-        try:
-            peer = PEERS[name](n, L, B, "complex64", x=x, w=w)
-        except Exception as exc:
-            NOTES[name] = f"failed: {exc!r}"
-            peer = None
-        if peer is not None:
-            contenders[name] = peer
-            if "compile_ms" in peer.extra:
-                compile_ms[name] = peer.extra["compile_ms"]
+        try:  # each peer in a process of its own (see timing.Remote)
+            peer = Remote(build, name, n, L, B, "complex64", x=x, w=w)
+        except RuntimeError as exc:
+            NOTES[name] = str(exc)
+            continue
+        contenders[name] = peer
+        if "compile_ms" in peer.extra:
+            compile_ms[name] = peer.extra["compile_ms"]
     return contenders, compile_ms
 
 
@@ -206,7 +199,10 @@ def run_grid(grid: list[tuple[int, int]], L: int = 4, repeats: int = 5,
     for n, B in grid:
         names = [p for p in peers if n <= (jit_max_n if p in JIT_PEERS else peer_max_n)]
         contenders, compile_ms = _contenders(n, L, B, names)
-        med, timed_once = measure_capped(contenders, repeats, slow_s)
+        try:
+            med, timed_once = measure_capped(contenders, repeats, slow_s)
+        finally:
+            close_all(contenders)
         flop, pass_ms = lower_bound_ms(n, B, L, rate), copy_ms(n, B)
         row = {"n": n, "B": B, "L": L, "ms": med, "compile_ms": compile_ms,
                "timed_once": timed_once,
