@@ -273,7 +273,7 @@ class Saved:
     tensors: list[torch.Tensor | None]  # the plan items' tensors
     built: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # per group
     columns: list[torch.Tensor] = field(default_factory=list)  # the prep factors (B', 2**w)
-    prefixes: list[torch.Tensor] = field(default_factory=list)  # their products so far
+    prefixes: list[torch.Tensor] = field(default_factory=list)  # their products so far (.., B')
     psi: torch.Tensor | None = None
 
 
@@ -327,16 +327,17 @@ def _block_matrices(g: Group, table: torch.Tensor) -> tuple[torch.Tensor, ...]:
 def _product_state(n: int, lay: Layout, mats: list[torch.Tensor], batch: int,
                    saved: Saved) -> torch.Tensor:
     """The prep blocks' first columns (and ``|0>`` elsewhere) in a Kronecker product: a state
-    ``(2, ..., 2, B)``."""
+    ``(2, ..., 2, B)``, built batch-last (the next item read a transposed one through a copy
+    that took 5% of a 12-qubit step)."""
     for seg in lay.segments:
         col = seg if isinstance(seg, torch.Tensor) else mats[seg]
         saved.columns.append(col if col.dim() == 2 else col.unsqueeze(0))
-    state = saved.columns[0]
+    state = saved.columns[0].T
     saved.prefixes.append(state)
     for col in saved.columns[1:]:
-        state = (state.unsqueeze(-1) * col.unsqueeze(-2)).flatten(-2)
+        state = (state.unsqueeze(1) * col.T.unsqueeze(0)).flatten(0, 1)
         saved.prefixes.append(state)
-    return state.T.reshape((2,) * n + (state.shape[0],)).expand(*(2,) * n, batch)
+    return state.reshape((2,) * n + (state.shape[-1],)).expand(*(2,) * n, batch)
 
 
 def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
@@ -369,22 +370,23 @@ def _column_grads(prog: Program, lay: Layout, saved: Saved, g_state: torch.Tenso
 
     A factor's gradient is ``Σ G[a, i, c] conj(L[a]) conj(R[c])``, ``L`` and ``R`` the products
     of the factors before and after it: the factors after are contracted one by one from the
-    last, so each step is one product.
+    last. Batch-last, as multiply-and-sum: batched products of one row and one column per
+    sample took 9x longer at 12 qubits (``python -m benchmarks.closed_form``).
     """
-    rows = saved.prefixes[-1].shape[0]
-    t = g_state.reshape(-1, g_state.shape[-1]).T
+    rows = saved.prefixes[-1].shape[-1]
+    t = g_state.reshape(-1, g_state.shape[-1])
     if rows == 1:
-        t = t.sum(0, keepdim=True)
+        t = t.sum(1, keepdim=True)
     found: list[torch.Tensor] = [t] * prog.n_prep
     for s in range(len(lay.segments) - 1, -1, -1):
         col, seg = saved.columns[s], lay.segments[s]
-        tw = t.view(rows, -1, col.shape[-1])
+        tw = t.view(-1, col.shape[-1], t.shape[-1])  # (before, this factor, rows)
         if not isinstance(seg, torch.Tensor):
-            g_col = (saved.prefixes[s - 1].conj().unsqueeze(-2) @ tw).squeeze(-2) if s else \
-                tw.squeeze(-2)
+            g_col = (tw * saved.prefixes[s - 1].conj().unsqueeze(1)).sum(0) if s else tw[0]
             batched = lay.groups[lay.where[seg][0]].batched
-            found[seg] = g_col if batched else g_col.sum(0)
-        t = (tw @ col.conj().unsqueeze(-1)).squeeze(-1)
+            found[seg] = g_col.T if batched else g_col.sum(1)
+        if s:
+            t = (tw * col.conj().T).sum(1)
     return found
 
 
