@@ -132,7 +132,10 @@ class Group:
         kron: ``(K*K, width)`` flat (``(K, width)`` for ``prep``): entry ``(i, j)`` of the
             Kronecker product is the product over wires ``w`` of entry
             ``4w + 2 bit_w(i) + bit_w(j)`` of the wires' matrices.
-        kron_others: its leave-one-out index (:func:`qdl.sim.tables.leave_one_out`).
+        kron_others: for ``prep``, its leave-one-out index
+            (:func:`qdl.sim.tables.leave_one_out`; ``None``: products instead).
+        trace: otherwise, the entries of a ``K×K`` matrix summed in its partial trace down to
+            each wire, ``(width, 2, 2, K/2)`` flat (:func:`_trace_pattern`).
     """
 
     prep: bool
@@ -143,6 +146,7 @@ class Group:
     index: torch.Tensor
     kron: torch.Tensor
     kron_others: torch.Tensor | None
+    trace: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,12 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
         kron = _kron_pattern(width, prep)
         for i, k in enumerate(members):
             where[k] = (len(groups), i)
-        # Per-row blocks multiply their factors instead of gathering each one's others: the
-        # gathered copy (width - 1 times the factors, per row) cost more than the simulation.
+        # Per-row prep blocks multiply their factors instead of gathering each one's others:
+        # the gathered copy (width - 1 times the factors, per row) cost more than the simulation.
         groups.append(Group(prep, is_batched, depth, width, tuple(members),
                             as_index(4 * rows[ids][..., None] + np.arange(4)), as_index(kron),
-                            None if is_batched else tables.leave_one_out(kron, device)))
+                            tables.leave_one_out(kron, device) if prep and not is_batched
+                            else None, None if prep else as_index(_trace_pattern(width))))
     constant = tuple(item.tensor(Bound({}, (), dtype, device)) if isinstance(item, Perm) else
                      gate_tensor(item, Bound({}, (), dtype, device))
                      if isinstance(item, Step) else None for item in prog.items)
@@ -247,6 +252,22 @@ def _kron_pattern(width: int, column: bool) -> np.ndarray:
         return 4 * np.arange(width) + 2 * bits
     pattern = 4 * np.arange(width) + 2 * bits[:, None, :] + bits[None, :, :]
     return pattern.reshape(k * k, width)
+
+
+def _trace_pattern(width: int) -> np.ndarray:
+    """``(width, 2, 2, K/2)``: for wire ``w`` and bits ``a``, ``c``, the flat entries
+    ``(r, s)`` of a ``K×K`` matrix with bit ``a`` (row) and ``c`` (column) at wire ``w`` and
+    the same bits ``i`` elsewhere; their sum over ``i`` is the partial trace's ``(a, c)``."""
+    k = 2**width
+    rest = np.arange(k // 2)
+    out = np.empty((width, 2, 2, k // 2), dtype=int)
+    for w in range(width):
+        shift = width - 1 - w
+        high, low = (rest >> shift) << (shift + 1), rest & ((1 << shift) - 1)
+        for a in (0, 1):
+            for c in (0, 1):
+                out[w, a, c] = (high | a << shift | low) * k + (high | c << shift | low)
+    return out
 
 
 @dataclass(frozen=True)
@@ -359,7 +380,7 @@ def backward(prog: Program, lay: Layout, saved: Saved, grad_out: torch.Tensor,
     for g, out in zip(lay.groups, saved.built, strict=True):
         picked = [g_mats[k] for k in g.members]
         g_m = torch.stack(picked, -2 if g.prep else -3)  # type: ignore[arg-type]
-        _block_grads(g, out, g_m if g.prep else g_m.flatten(-2), grads)
+        _block_grads(g, out, g_m, grads)
     return grads.angles(saved.tables.phases)
 
 
@@ -392,15 +413,24 @@ def _column_grads(prog: Program, lay: Layout, saved: Saved, g_state: torch.Tenso
 
 def _block_grads(g: Group, out: tuple[torch.Tensor, ...], g_m: torch.Tensor,
                  grads: TableGrads) -> None:
-    """Table gradients of a group of blocks from their matrices' (or first columns')
-    gradients, flat: ``(.., count, K*K)`` (``(.., count, K)``)."""
+    """Table gradients of a group of blocks from their matrices' gradients
+    ``(.., count, K, K)`` (first columns' ``(.., count, K)`` for prep blocks).
+
+    A block ``M = A_w ⊗ R`` (wire ``w``'s matrix and the others', all unitary) has
+    ``∂L/∂A_w = Tr_R(∂L/∂M · M†) · A_w``: one product, one gather and one sum for every wire
+    of every block, instead of each entry's product of the other wires' entries.
+    """
     gates, prefixes, factors = out[0], out[1:-2], out[-2]
     p = prefixes[-1]
-    flat = p.flatten(-3)
-    rest = others(factors, flat, g.kron_others)
-    g_p = torch.zeros_like(flat).index_add_(
-        -1, g.kron, (g_m.unsqueeze(-1) * rest.conj()).flatten(-2))
-    s = g_p.view(p.shape)
+    if g.prep:
+        flat = p.flatten(-3)
+        rest = others(factors, flat, g.kron_others)
+        g_p = torch.zeros_like(flat).index_add_(
+            -1, g.kron, (g_m.unsqueeze(-1) * rest.conj()).flatten(-2))
+        s = g_p.view(p.shape)
+    else:
+        h = (g_m @ out[-1].mH).flatten(-2).index_select(-1, g.trace)  # type: ignore[arg-type]
+        s = h.view(*p.shape, -1).sum(-1) @ p
     gate_grads = []
     for d in range(g.depth - 1, 0, -1):
         # m_d = A_d m_{d-1}: ∂L/∂A_d = S m_{d-1}†, and S goes back through A_d†.
