@@ -34,9 +34,10 @@ from qdl.sim.plan import Block, Perm, PlanItem, Prep, plan_for, run, sweep
 from qdl.sim.tables import TableGrads, Tables, gate_id, is_free, others
 
 # Measured against the general adjoint, layer fwd+bwd, batch 32, W's circuit with L=2..8
-# (python -m benchmarks.closed_form): 1.3-1.5x faster for 3-10 qubits, 1.2-1.3x at 12, 0.9-1.0x
-# at 14 (the simulation outweighs the autograd graph it saves); re-uploading 1.1-1.4x up to 8.
-FUSED_QUBITS = 12
+# (python -m benchmarks.closed_form): 1.3-1.5x faster for 3-10 qubits, 1.3-1.4x at 12,
+# 1.1-1.3x at 14, 0.9-1.05x at 16 (the simulation outweighs the autograd graph it saves);
+# re-uploading 1.1-1.4x up to 8.
+FUSED_QUBITS = 14
 FUSED_BYTES = 2**28  # largest batch of states (with working copies) run without chunking
 
 
