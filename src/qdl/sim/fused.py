@@ -129,7 +129,8 @@ class Group:
         depth: gates per wire (shorter chains padded with the identity).
         width: wires per block.
         members: the blocks' positions in ``program.blocks``.
-        index: entries of the table, ``(count, depth, width, 4)`` flat.
+        index: entries of the table, ``(depth, count, width, 4)`` flat (depth first: each
+            depth's gates are then one contiguous tensor, multiplied without a copy).
         kron: ``(K*K, width)`` flat (``(K, width)`` for ``prep``): entry ``(i, j)`` of the
             Kronecker product is the product over wires ``w`` of entry
             ``4w + 2 bit_w(i) + bit_w(j)`` of the wires' matrices.
@@ -207,7 +208,7 @@ def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     groups, where = [], [(0, 0)] * len(cells)
     for (prep, is_batched, depth, width), members in shapes.items():
         rows = tab.rows_b if is_batched else tab.rows_s
-        ids = np.stack([cells[k] for k in members])  # (count, depth, width)
+        ids = np.stack([cells[k] for k in members], 1)  # (depth, count, width)
         kron = _kron_pattern(width, prep)
         for i, k in enumerate(members):
             where[k] = (len(groups), i)
@@ -330,14 +331,14 @@ def forward(prog: Program, lay: Layout, shared: torch.Tensor, batched: torch.Ten
 def _block_matrices(g: Group, table: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The blocks' matrices ``(.., count, K, K)`` (first columns ``(.., count, K)`` for
     ``prep``), last; before them the gates
-    ``(.., count, depth, width, 2, 2)``, the products along each wire after each depth, and
+    ``(.., depth, count, width, 2, 2)``, the products along each wire after each depth, and
     the Kronecker factors ``(.., count, K*K, width)``."""
     lead, count = table.shape[:-1], len(g.members)
-    gates = table.index_select(-1, g.index).view(*lead, count, g.depth, g.width, 2, 2)
-    m = gates[..., 0, :, :, :]
+    gates = table.index_select(-1, g.index).view(*lead, g.depth, count, g.width, 2, 2)
+    m = gates[..., 0, :, :, :, :]
     prefixes = [m]
     for d in range(1, g.depth):
-        m = gates[..., d, :, :, :] @ m
+        m = gates[..., d, :, :, :, :] @ m
         prefixes.append(m)
     factors = m.reshape(*lead, count, g.width * 4).index_select(-1, g.kron)
     factors = factors.view(*lead, count, -1, g.width)
@@ -436,6 +437,6 @@ def _block_grads(g: Group, out: tuple[torch.Tensor, ...], g_m: torch.Tensor,
     for d in range(g.depth - 1, 0, -1):
         # m_d = A_d m_{d-1}: ∂L/∂A_d = S m_{d-1}†, and S goes back through A_d†.
         gate_grads.append(s @ prefixes[d - 1].mH)
-        s = gates[..., d, :, :, :].mH @ s
+        s = gates[..., d, :, :, :, :].mH @ s
     gate_grads.append(s)
-    grads.add(g.batched, g.index, torch.stack(gate_grads[::-1], -4))
+    grads.add(g.batched, g.index, torch.stack(gate_grads[::-1], -5))
