@@ -199,7 +199,8 @@ def _prose(res: dict[str, Any], summary: list[Row]) -> str:
             f"{' --quick' if res.get('quick') else ''}` on this project's shared 2-core x86_64 "
             f"machine (Python {v.get('python')}, torch {v.get('torch')}, QDL {v.get('qdl')}; "
             f"peers {peers or 'not installed'}); the command rewrites this section. Every number "
-            "is a median of interleaved, order-rotated repeats (`benchmarks/timing.py`); other "
+            "is a median of interleaved, order-rotated repeats (`benchmarks/timing.py`), each "
+            "peer in a process of its own (`timing.Remote`); other "
             "jobs share these cores, so absolute times move by ±30 % or more between runs and "
             "the ratios are what to read. "
             f"{passed} of {sum(ok in ('pass', 'FAIL') for _, _, ok in summary)} targets pass")

@@ -227,6 +227,21 @@ def test_multiplied_products_match_gathered_ones(rng, monkeypatch):
             assert torch.allclose(a, b, atol=1e-12)
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
+def test_trace_pattern_sums_to_partial_traces(width, rng):
+    """The trace pattern's entries of a random K×K matrix sum to numpy's partial trace down to
+    each wire (the block gradients rest on it)."""
+    k = 2**width
+    m = rng.normal(size=(k, k)) + 1j * rng.normal(size=(k, k))
+    picked = m.reshape(-1)[fused._trace_pattern(width)].sum(-1)
+    letters = "abcdefgh"
+    for w in range(width):
+        rows = letters[:width]
+        cols = rows[:w] + "z" + rows[w + 1:]
+        expected = np.einsum(f"{rows}{cols}->{rows[w]}z", m.reshape((2,) * (2 * width)))
+        np.testing.assert_allclose(picked[w], expected, atol=1e-12)
+
+
 def test_no_warnings(rng):
     """A QuantumLayer step on the fused path warns about nothing (its checks read detached
     values)."""
