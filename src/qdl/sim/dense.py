@@ -177,10 +177,7 @@ def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
     parameterized gate), built once per pattern, dtype and device; ``None`` when a per-row
     gate sits after a multi-qubit gate (the layers would differ per row: slower than the
     general simulator)."""
-    key = (batched, dtype, device)
-    if key not in prog.layouts:
-        prog.layouts[key] = _make_layout(prog, batched, dtype, device)
-    return prog.layouts[key]
+    return tables.remembered_layout(prog, batched, dtype, device, _make_layout)
 
 
 def _make_layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,

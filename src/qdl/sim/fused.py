@@ -176,10 +176,7 @@ def layout(prog: Program, batched: tuple[bool, ...], dtype: torch.dtype,
            device: torch.device) -> Layout:
     """The program's :class:`Layout` for gates batched as ``batched`` (one flag per
     parameterized gate), built once per pattern, dtype and device."""
-    key = (batched, dtype, device)
-    if key not in prog.layouts:
-        prog.layouts[key] = _make_layout(prog, batched, dtype, device)
-    return prog.layouts[key]
+    return tables.remembered_layout(prog, batched, dtype, device, _make_layout)
 
 
 def _cells(prog: Program, k: int) -> np.ndarray:

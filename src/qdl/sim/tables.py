@@ -17,7 +17,9 @@ goes the other way in one product too (:meth:`TableGrads.angles`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,6 +131,16 @@ def _fourier(steps: tuple[Step, ...], ids: tuple[int, ...]) -> tuple[np.ndarray,
     return lam, c
 
 
+def remembered_layout(prog: Any, batched: tuple[bool, ...], dtype: torch.dtype,
+                      device: torch.device, make: Callable[..., Any]) -> Any:
+    """``make(prog, batched, dtype, device)``, built once per batching pattern, dtype and
+    device and kept in ``prog.layouts`` (the dense and the fused programs alike)."""
+    key = (batched, dtype, device)
+    if key not in prog.layouts:
+        prog.layouts[key] = make(prog, batched, dtype, device)
+    return prog.layouts[key]
+
+
 @dataclass
 class Built:
     """Tables for one call: the phases ``e^{-iθλ}`` (shared ``(m_s, J)``, per-row
@@ -161,7 +173,7 @@ class TableGrads:
     def __init__(self, tab: Tables, batch: int, like: torch.Tensor):
         self.tab, self.batch = tab, batch
         self.n_b = len(tab.batched) * 4
-        n_s = int((tab.rows_s >= 0).sum()) * 4
+        n_s = 4 * len(tab.shared) + tab.tensors["fixed"].numel()  # the shared table's length
         self.g_s = like.new_zeros(n_s)
         self.g_b = like.new_zeros(batch, self.n_b + (0 if tab.per_row_only else n_s)) \
             if tab.per_row else None
