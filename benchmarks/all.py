@@ -57,7 +57,7 @@ def run(quick: bool) -> dict[str, Any]:
     grid = [(4, 64), (8, 64), (12, 64), (16, 64)] + ([] if quick else [(20, 4)])
     # Each study runs in a fresh process (see timing.fresh); the peers' notes come back with
     # W's rows.
-    rows, rate, notes = fresh(_w_grid, grid, 3 if quick else 7, 8 if quick else 12,
+    rows, rate, notes = fresh(_w_grid, grid, 5 if quick else 7, 8 if quick else 12,
                               2.0 if quick else 10.0)
     print("\n" + workload_w._table(rows, [p for p in PEERS if any(p in r["ms"] for r in rows)]))
     res: dict[str, Any] = {"w": rows, "cmac_per_s": rate}
