@@ -207,7 +207,10 @@ class Remote:
                                 daemon=True)
         self.proc.start()
         child.close()
-        status, payload = self.conn.recv()
+        try:
+            status, payload = self.conn.recv()
+        except EOFError:  # the worker died while building (a crash in the peer's library)
+            status, payload = "error", f"worker exited with code {self.proc.exitcode}"
         if status == "error":
             self.close()
             raise RuntimeError(payload)
