@@ -2,8 +2,9 @@
 
 ``measure`` times zero-argument callables: warm-up, then repeats interleaved round-robin
 so slow drifts of the machine (thermal, other load) hit every contender alike; report the
-median. ``peak_rss_of`` runs a function in a fresh spawned process and returns its peak
-resident set size.
+median. A :class:`Remote` contender lives in a process of its own (peers' libraries and
+threads then never share a process with QDL) and is timed there. ``peak_rss_of`` runs a
+function in a fresh spawned process and returns its peak resident set size.
 """
 
 from __future__ import annotations
@@ -165,12 +166,13 @@ def _serve(conn: Any, threads: int | None, factory: Callable[..., Any], args: tu
     except BaseException as exc:  # the parent reports it like a peer that failed to build
         conn.send(("error", repr(exc)))
         return
+    if step is None:
+        conn.send(("error", f"{factory.__name__} built no step"))
+        return
     # Numbers and words only: an array would make this process import its library.
     extra = {k: v for k, v in getattr(step, "extra", {}).items()
              if isinstance(v, int | float | str)}
-    conn.send(("ready", None if step is None else extra))
-    if step is None:
-        return
+    conn.send(("ready", extra))
     while True:
         k = conn.recv()
         if k is None:
@@ -195,8 +197,9 @@ class Remote:
     the worker's own clock (the pipe's round trip is not in it).
 
     ``factory(*args, **kwargs)`` must be a module-level function returning a zero-argument
-    step (or ``None``: the peer is missing); ``extra`` is the step's ``extra`` dict. The worker
-    pins torch to ``threads`` (``None``: torch's default, what users get).
+    step; ``extra`` holds the numbers and words of the step's ``extra`` dict. The worker pins
+    torch to ``threads`` (``None``: torch's default, what users get). A factory that raises (or
+    returns ``None``) makes the constructor raise ``RuntimeError`` with the reason.
     """
 
     def __init__(self, factory: Callable[..., Any], *args: Any, threads: int | None = THREADS,
@@ -214,10 +217,7 @@ class Remote:
         if status == "error":
             self.close()
             raise RuntimeError(payload)
-        self.missing = payload is None
-        self.extra: dict[str, Any] = payload or {}
-        if self.missing:
-            self.close()
+        self.extra: dict[str, Any] = payload
 
     def run(self, k: int = 1) -> Elapsed:
         """``k`` steps in the worker; their time."""
