@@ -210,13 +210,17 @@ def test_multiplied_products_match_gathered_ones(rng, monkeypatch):
     """Without leave-one-out indices the gradients are the same: the products of all
     factors but one from the products before and after each factor."""
     c, inputs, weights = closed_form_circuit(6, 30, rng)
-    params = shared_weights(inputs, weights, 3, rng, torch.complex128)
+    # Shared inputs: the preparation's blocks are then shared, the ones with a gathered index.
+    params = {name: torch.tensor(0.3 * i - 0.7, dtype=torch.float64, requires_grad=True)
+              for i, name in enumerate(inputs + weights)}
 
     def grads(circuit):
         out = expval(circuit, ["Z0", "X2"], params, dtype=torch.complex128)
         return torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
 
     gathered = grads(c)
+    assert any(g.kron_others is not None for lay in fused.program(c).layouts.values()
+               for g in lay.groups)
     monkeypatch.setattr(tables, "OTHERS_INDEX", 0)
     c = c.copy()  # a new circuit object: a new program and layout, built without them
     multiplied = grads(c)

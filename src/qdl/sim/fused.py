@@ -347,8 +347,8 @@ def _block_matrices(g: Group, table: torch.Tensor) -> tuple[torch.Tensor, ...]:
 def _product_state(n: int, lay: Layout, mats: list[torch.Tensor], batch: int,
                    saved: Saved) -> torch.Tensor:
     """The prep blocks' first columns (and ``|0>`` elsewhere) in a Kronecker product: a state
-    ``(2, ..., 2, B)``, built batch-last (the next item read a transposed one through a copy
-    that took 5% of a 12-qubit step)."""
+    ``(2, ..., 2, B)``, built batch-last (built batch-first, it reached the next item as a
+    transposed view, which that item copied)."""
     for seg in lay.segments:
         col = seg if isinstance(seg, torch.Tensor) else mats[seg]
         saved.columns.append(col if col.dim() == 2 else col.unsqueeze(0))
@@ -391,7 +391,7 @@ def _column_grads(prog: Program, lay: Layout, saved: Saved, g_state: torch.Tenso
     A factor's gradient is ``Σ G[a, i, c] conj(L[a]) conj(R[c])``, ``L`` and ``R`` the products
     of the factors before and after it: the factors after are contracted one by one from the
     last. Batch-last, as multiply-and-sum: batched products of one row and one column per
-    sample took 9x longer at 12 qubits (``python -m benchmarks.closed_form``).
+    sample were the slower kernel, the more so the more qubits.
     """
     rows = saved.prefixes[-1].shape[-1]
     t = g_state.reshape(-1, g_state.shape[-1])
